@@ -45,7 +45,8 @@ def evaluate(model, shard, kind: str, *, seq_len: int, eval_tokens: int, micro_b
     total, count = 0.0, 0
     # models that sample inside forward (Reformer's LSH rotations) score the same every time, and
     # the training RNG stream is left as it was
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for i in range(0, len(starts), micro_batch):
             windows = shard.windows(starts[i:i + micro_batch], raw_len)
