@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archscale import config as cfg  # noqa: E402
 from archscale.data.corpus import CorpusError, corpus_files, hub_reachable, missing_data_message  # noqa: E402
+from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 
 _given = workflow.config_settings.configfiles
 PARAMS_FILE = os.path.relpath(_given[-1]) if _given else "params.yaml"

@@ -21,10 +21,11 @@ def test_smoke_preset_builds_summary_figures_tables_and_paper(shared_data, tmp_p
     assert {r["arch"] for r in rows} == {"transformer", "gpt2", "bert_mlm"} and len(rows) == 9
     for r in rows:
         assert r["score_CB"] and r["score_COPA"] and r["score_RTE"] and r["downstream_avg"]
+        assert r["scratch_CB"], "the random-init fine-tune of the same shape (Table 3)"
     assert (ws / "results" / "finetune" / rows[0]["run"] / "RTE" / "AX-b" / "metrics.json").is_file()
     for name in ("upstream_vs_flops", "pareto", "lc_frontier"):
         assert (ws / "figures" / f"{name}.pdf").stat().st_size > 1000
-    for table in ("table1_runs", "table2_slopes", "macros"):
+    for table in ("table1_runs", "table2_slopes", "table3_transfer", "macros"):
         assert (ws / "paper" / "generated" / f"{table}.tex").stat().st_size > 0
     pdf = ws / "paper" / "build" / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")

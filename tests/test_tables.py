@@ -54,7 +54,8 @@ def test_macro_names_are_letters_only_and_collisions_fail():
 def test_tables_from_the_fixture(tmp_path):
     out = _render(tmp_path, FIXTURE)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex", "table2_slopes.tex"]
+    assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex", "table2_slopes.tex",
+                     "table3_transfer.tex"]
     t1 = (out / "table1_runs.tex").read_text()
     rows = [line for line in t1.splitlines() if line.endswith(r"\\") and line.split(" & ")[0] in {"bert\\_mlm", "gpt2", "transformer"}]
     assert len(rows) == 15, "one row per run, scans included"
@@ -100,3 +101,26 @@ def test_steps_per_second_come_from_throughput_csv(tmp_path):
                         "--only", "table1_runs"]) == 0
     t1 = (out / "table1_runs.tex").read_text()
     assert " & 12.3 & " in t1 and " & 14.3 & " in t1
+
+
+def test_transfer_table_pairs_pretrained_with_random_init(tmp_path):
+    """Table 3 and its macros: pretrained minus scratch per (run, task); a missing score is a dash."""
+    rows, _ = make_runs(["transformer"], ["tiny", "small"], downstream=False, scans=False)
+    for r, pre, rand in zip(rows, [60.0, 50.0], [40.0, 55.0]):
+        r.update(score_CB=pre, scratch_CB=rand, score_RTE=None, scratch_RTE=52.0)
+    (tmp_path / "summary.csv").write_text(to_csv(rows))
+    out = _render(tmp_path, tmp_path / "summary.csv", fit=False)
+    t3 = (out / "table3_transfer.tex").read_text()
+    assert r"\multicolumn{3}{c}{CB}" in t3 and r"\multicolumn{3}{c}{RTE}" in t3
+    assert "& 60.0 & 40.0 & 20.0 & -- & 52.0 & --" in t3
+    assert r"& 50.0 & 55.0 & \ensuremath{-5.0}" in t3
+    macros = (out / "macros.tex").read_text()
+    assert r"\newcommand{\NumTransferPairs}{2}" in macros and r"\newcommand{\NumTransferWins}{1}" in macros
+    assert r"\newcommand{\MedianTransferGain}{7.5}" in macros
+    no_scratch = tmp_path / "none"
+    no_scratch.mkdir()
+    for r in rows:
+        for k in ("scratch_CB", "scratch_RTE"):
+            del r[k]
+    (no_scratch / "summary.csv").write_text(to_csv(rows))
+    assert "Not measured" in (_render(no_scratch, no_scratch / "summary.csv", fit=False) / "table3_transfer.tex").read_text()

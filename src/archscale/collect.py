@@ -31,20 +31,25 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def downstream(finetune_dir: Path, run: str, tasks: list[str]) -> dict:
-    """score_<Task> per task (empty when unavailable) and their SuperGLUE-style average."""
+def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "score_") -> dict:
+    """<prefix><Task> per task (empty when unavailable) and, for pretrained models, their
+    SuperGLUE-style average (downstream_avg)."""
     row, scores = {}, []
     for task in tasks:
         path = finetune_dir / run / task / "metrics.json"
         score = read_json(path).get("score") if path.is_file() else None
-        row[f"score_{task}"] = score
+        row[f"{prefix}{task}"] = score
         if score is not None:
             scores.append(score)
-    row["downstream_avg"] = sum(scores) / len(scores) if scores else None
+    if prefix == "score_":
+        row["downstream_avg"] = sum(scores) / len(scores) if scores else None
     return row
 
 
-def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs: list[str], tasks: list[str]):
+def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs: list[str], tasks: list[str],
+            scratch_dir: Path | None = None, scratch_tasks: list[str] = ()):
+    """summary rows (score_<Task> from pretrained models, scratch_<Task> from random inits of the
+    same shape) and throughput rows, one per run."""
     summary, throughput = [], []
     for run in runs:
         m = read_json(runs_dir / run / "metrics.json")
@@ -54,6 +59,8 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
         row = {k: m.get(k) for k in SUMMARY_FIELDS}
         if finetune_dir is not None and tasks:
             row.update(downstream(finetune_dir, run, tasks))
+        if scratch_dir is not None and scratch_tasks:
+            row.update(downstream(scratch_dir, run, list(scratch_tasks), prefix="scratch_"))
         summary.append(row)
         throughput.append({k: m.get(k) for k in THROUGHPUT_FIELDS})
     return summary, throughput
@@ -77,15 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream-dir", default="results/upstream")
     ap.add_argument("--finetune-dir", default="results/finetune")
     ap.add_argument("--tasks", nargs="*", default=None, help="SuperGLUE tasks to collect (default: params finetune.tasks)")
+    ap.add_argument("--finetune-scratch-dir", default="results/finetune_scratch")
+    ap.add_argument("--scratch-tasks", nargs="*", default=None,
+                    help="tasks also fine-tuned from a random init (default: params finetune.scratch_tasks)")
     ap.add_argument("--out", default="results/summary.csv")
     ap.add_argument("--throughput", default="results/throughput.csv")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
     log = get_logger("collect", args.log)
     params = cfg.load(args.params)
-    tasks = args.tasks if args.tasks is not None else params.get("finetune", {}).get("tasks", [])
+    ft = params.get("finetune", {})
+    tasks = args.tasks if args.tasks is not None else ft.get("tasks", [])
+    scratch = args.scratch_tasks if args.scratch_tasks is not None else ft.get("scratch_tasks", [])
     summary, throughput = collect(Path(args.runs_dir), Path(args.upstream_dir), Path(args.finetune_dir),
-                                  cfg.runs(params), tasks)
+                                  cfg.runs(params), tasks, Path(args.finetune_scratch_dir), scratch)
     write_csv(Path(args.out), summary)
     write_csv(Path(args.throughput), throughput)
     log.info("%d runs -> %s, %s", len(summary), args.out, args.throughput)

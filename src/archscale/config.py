@@ -30,7 +30,8 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "pretrain": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
     "evaluate_upstream": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
     "finetune": ["seed", "finetune", "sizes.{size}", "architectures.{arch}"],
-    "collect": ["grid", "finetune.tasks"],
+    "finetune_from_scratch": ["seed", "finetune", "sizes.{size}", "architectures.{arch}"],
+    "collect": ["grid", "finetune.tasks", "finetune.scratch_tasks"],
 }
 
 

@@ -21,7 +21,7 @@ from archscale.analysis.macros import build_macros
 from archscale.analysis.table import Row, TableError, number, read_csv, read_json, write_atomic
 from archscale.analysis.texfmt import FILTERS
 
-OUTPUTS = ("table1_runs", "table2_slopes", "lc_fits", "approach3", "prediction", "macros")
+OUTPUTS = ("table1_runs", "table2_slopes", "table3_transfer", "lc_fits", "approach3", "prediction", "macros")
 FIT_FILES = ("slopes", "lc_frontier", "approach3", "pareto", "prediction")
 SLOPE_COLUMNS = (("alpha_F_U", r"$\alpha_{F,U}$"), ("alpha_P_U", r"$\alpha_{P,U}$"), ("alpha_F_D", r"$\alpha_{F,D}$"),
                  ("alpha_P_D", r"$\alpha_{P,D}$"), ("alpha_U_D", r"$\alpha_{U,D}$"))
@@ -63,6 +63,18 @@ def table1_context(rows: list[Row]) -> dict[str, Any]:
     return {"runs": out, "tasks": tasks, "has_avg": has_avg}
 
 
+def table3_context(rows: list[Row]) -> dict[str, Any]:
+    """Pretrained vs random-init fine-tuning of the same shape, per run and scratch task."""
+    tasks = [c[len("scratch_"):] for c in (rows[0] if rows else {}) if c.startswith("scratch_")]
+    out = []
+    for r in sort_runs(rows):
+        pairs = [(number(r, f"score_{t}"), number(r, f"scratch_{t}")) for t in tasks]
+        out.append({"arch": r.get("arch", ""), "size": r.get("size", ""),
+                    "cells": [{"pre": a, "scratch": b, "gain": None if a is None or b is None else a - b}
+                              for a, b in pairs]})
+    return {"runs": out, "tasks": tasks}
+
+
 def table2_context(slopes: dict[str, Any] | None) -> dict[str, Any]:
     groups = (slopes or {}).get("groups", {})
     rows = [{"arch": arch, "fits": [fits.get(k) for k, _ in SLOPE_COLUMNS],
@@ -83,6 +95,7 @@ def contexts(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> dict[st
     return {
         "table1_runs": table1_context(rows),
         "table2_slopes": table2_context(fits["slopes"]),
+        "table3_transfer": table3_context(rows),
         "lc_fits": lc_context(fits["lc_frontier"]),
         "approach3": approach3_context(fits["approach3"]),
         "prediction": prediction_context(fits["prediction"]),

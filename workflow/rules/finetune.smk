@@ -3,6 +3,7 @@
 # yields its "unavailable" record, so it shows in the table instead of silently vanishing.
 
 FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
+SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])
 
 
 rule finetune:
@@ -24,3 +25,26 @@ rule finetune:
     shell:
         "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task}"
         " --runs-dir results/runs --out-root results/finetune --threads {threads} --log {log}"
+
+
+# The same recipe from a random init of the run's shape (its tokenizer and config come from the
+# run folder): the check that pretraining transfers (Table 3).
+rule finetune_from_scratch:
+    input:
+        metrics="results/runs/{run}/metrics.json",
+        model="results/runs/{run}/model",
+    output:
+        "results/finetune_scratch/{run}/{task}/metrics.json",
+    params:
+        params_slice=get_params_slice("finetune_from_scratch"),
+        run_config=get_run_config,
+    wildcard_constraints:
+        task="|".join(SCRATCH_TASKS) or "none",
+    log:
+        "results/finetune_scratch/{run}/{task}/finetune.log",
+    benchmark:
+        "results/finetune_scratch/{run}/{task}/benchmark.tsv"
+    threads: get_threads
+    shell:
+        "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task} --from-scratch"
+        " --runs-dir results/runs --out-root results/finetune_scratch --threads {threads} --log {log}"

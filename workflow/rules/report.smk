@@ -11,7 +11,7 @@ FIT_LAWS = {
 # figures (figures/<name>.pdf/.png), one rule and one script (archscale.figures.<name>) each
 FIGURES = ["upstream_vs_flops", "pareto", "scaling_per_arch", "downstream_scaling", "depth_scan", "width_scan",
            "lc_frontier", "learning_curves", "fit_residuals", "prediction_check"]
-TABLES = ["table1_runs", "table2_slopes", "lc_fits", "approach3", "prediction", "macros"]
+TABLES = list(TABLE_OUTPUTS)  # every file `archscale tables` writes
 
 
 def get_fit_files(wildcards=None):
@@ -27,6 +27,7 @@ rule collect:
         metrics=expand("results/runs/{run}/metrics.json", run=RUNS),
         upstream=expand("results/upstream/{run}/upstream.json", run=RUNS),
         finetune=expand("results/finetune/{run}/{task}/metrics.json", run=RUNS, task=FT_TASKS),
+        scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=RUNS, task=SCRATCH_TASKS),
     output:
         summary="results/summary.csv",
         throughput="results/throughput.csv",

@@ -8,6 +8,7 @@ exist for tables and for readers who want to cite one value.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from archscale.analysis import REFERENCE_ARCH
@@ -60,6 +61,16 @@ def _run_macros(m: Macros, rows: list[Row]) -> None:
     m.add("Devices", ", ".join(tex(d) for d in devices) or NA)
 
 
+def _transfer_macros(m: Macros, rows: list[Row]) -> None:
+    """How often fine-tuning from pretrained weights beats a random init of the same shape."""
+    tasks = [c[len("scratch_"):] for c in (rows[0] if rows else {}) if c.startswith("scratch_")]
+    gains = sorted(a - b for r in rows for t in tasks
+                   if (a := number(r, f"score_{t}")) is not None and (b := number(r, f"scratch_{t}")) is not None)
+    m.add("NumTransferPairs", str(len(gains)))
+    m.add("NumTransferWins", str(sum(g > 0 for g in gains)))
+    m.add("MedianTransferGain", fixed(statistics.median(gains), 1) if gains else NA)
+
+
 def _slope_macros(m: Macros, slopes: dict[str, Any] | None) -> None:
     groups = (slopes or {}).get("groups", {})
     m.add("CILevel", str(round(100 * (slopes or {}).get("ci_level", 0.95))))
@@ -81,6 +92,7 @@ def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> lis
     """(name, value) pairs in a stable order; values are LaTeX, names letters only."""
     m = Macros()
     _run_macros(m, rows)
+    _transfer_macros(m, rows)
     _slope_macros(m, fits.get("slopes"))
     from archscale.analysis.report import fit_macros
 
