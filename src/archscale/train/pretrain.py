@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from archscale.data.objectives import make_batch, raw_length_for, rng_for
-from archscale.io import atomic_path, get_logger, write_json
+from archscale.io import atomic_path, get_logger, since_process_start, write_json
 
 TRAIN_STREAM, FLOPS_STREAM = 0, 2
 CURVE_FIELDS = ["step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s"]
@@ -51,6 +51,65 @@ def global_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: d
     return make_batch(windows, kind, rng, rc["objectives"], special, shard.vocab_size)
 
 
+def train_step(engine, gb: dict[str, np.ndarray], rows: slice, gas: int, micro: int, device, loss_sum):
+    """One optimizer step: this rank's rows of the global batch in `gas` micro-batches through the
+    DeepSpeed engine. Adds each micro-batch's loss to `loss_sum` in place; returns the last loss.
+    (benchmarks/training.py times this very function against the HF Trainer and a bare loop.)"""
+    import torch
+
+    for g in range(gas):
+        part = {k: torch.from_numpy(v[rows][g * micro:(g + 1) * micro]).to(device) for k, v in gb.items()}
+        loss = engine(**part).loss
+        engine.backward(loss)
+        engine.step()
+        loss_sum += loss.detach().float()
+    return loss
+
+
+def _flops_cache_key(model, probe: dict) -> str:
+    """Everything the measured FLOPs depend on: the model's class and config, the probe batch's
+    bytes, the library versions and the source of archscale's models."""
+    import hashlib
+
+    import torch
+    import transformers
+
+    h = hashlib.sha256()
+    for part in (type(model).__qualname__, model.config.to_json_string(), torch.__version__, transformers.__version__):
+        h.update(part.encode())
+    for key in sorted(probe):
+        h.update(key.encode() + str(tuple(probe[key].shape)).encode() + probe[key].numpy().tobytes())
+    for src in sorted((Path(__file__).resolve().parents[1] / "models").glob("*.py")):
+        h.update(src.read_bytes())
+    return h.hexdigest()
+
+
+def probe_flops(model, probe: dict) -> int:
+    """measured_flops of one forward over `probe`, cached in ~/.cache/archscale/flops (or
+    $ARCHSCALE_CACHE/flops): the probe costs a forward pass plus the counter's setup per job. A probe
+    that draws random numbers (Reformer's LSH rotations, dropout) is never cached, because skipping
+    it would shift the training RNG stream and change the run's bytes."""
+    import torch
+
+    from archscale.io import read_json
+    from archscale.models.flops import measured_flops
+
+    cache = Path(os.environ.get("ARCHSCALE_CACHE", Path.home() / ".cache" / "archscale")) / "flops"
+    path = cache / f"{_flops_cache_key(model, probe)}.json"
+    try:
+        return int(read_json(path)["flops"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    rng = torch.get_rng_state()
+    flops = measured_flops(model, probe)
+    if torch.equal(rng, torch.get_rng_state()):
+        try:
+            write_json(path, {"flops": flops})
+        except OSError:
+            pass  # a read-only home only loses the cache
+    return flops
+
+
 def export_model(model, tokenizer, out: Path) -> None:
     """save_pretrained into a temp folder, then rename: model/ is complete or absent."""
     tmp = out.with_name(f".{out.name}.tmp")
@@ -68,12 +127,13 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     from archscale.data.shards import TokenShard
     from archscale.data.tokenizer import special_ids
     from archscale.eval.upstream import evaluate
-    from archscale.models.flops import analytic_flops_per_token, measured_flops, mfu
+    from archscale.models.flops import analytic_flops_per_token, mfu
     from archscale.models.registry import build_model, count_params, model_kind
     from archscale.train import checkpoint
     from archscale.train.engine import make_engine, resolve_precision, setup_distributed
 
     t_start = time.perf_counter()
+    phases = {"imports": since_process_start()}  # seconds since process start at the end of each phase
     out_dir, ckpt_dir = Path(out_dir), Path(out_dir) / "ckpt"
     (out_dir / "metrics.json").unlink(missing_ok=True)
     dist = setup_distributed()
@@ -94,14 +154,16 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     probe = make_batch(train_shard.windows(np.arange(micro) * raw_len, raw_len), kind,
                        rng_for(rc["seed"], FLOPS_STREAM, 0), rc["objectives"], special, vocab)
     probe = {k: torch.from_numpy(v) for k, v in probe.items()}
-    fwd_per_token = measured_flops(model, probe) / (micro * seq_len)
+    fwd_per_token = probe_flops(model, probe) / (micro * seq_len)
     n_tgt = probe["labels"].shape[1]
     analytic = analytic_flops_per_token(rc, kind, vocab, seq_len, n_tgt)
     log.info("%s: %s params (%s non-embedding), %.3g FLOPs/token fwd measured, %.3g analytic, %d steps",
              rc["run"], f"{counts['params']:,}", f"{counts['non_embedding_params']:,}", fwd_per_token, analytic,
              total_steps)
 
+    phases["model_and_flops_probe"] = since_process_start()
     engine, _, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
+    phases["engine"] = since_process_start()
     device = engine.device
     start_step, curve, clock, partial_loss = 0, [], 0.0, (0.0, 0)
     tag = checkpoint.latest_good(ckpt_dir, log)
@@ -130,15 +192,12 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
                      disable=not rank0, mininterval=5):
         t0 = time.perf_counter()
         gb = global_batch(train_shard, step, kind, rc, raw_len, special)
-        for g in range(gas):
-            part = {k: torch.from_numpy(v[rows][g * micro:(g + 1) * micro]).to(device) for k, v in gb.items()}
-            loss = engine(**part).loss
-            engine.backward(loss)
-            engine.step()
-            loss_sum += loss.detach().float()
-            loss_n += 1
+        loss = train_step(engine, gb, rows, gas, micro, device, loss_sum)
+        loss_n += gas
         if device.type == "cpu" and not torch.isfinite(loss):
             raise NonFiniteLoss(f"{rc['run']}: loss became {loss.item()} at step {step}")
+        if step == start_step:
+            phases["first_step"] = since_process_start()
         if step - start_step >= warmup_steps:
             timed_s += time.perf_counter() - t0
             timed_steps += 1
@@ -169,6 +228,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
                 raise Preempted(143)
 
     wall = clock + time.perf_counter() - seg_start
+    phases["loop_done"] = since_process_start()
     tokens = total_steps * tokens_per_step
     tok_s = timed_steps * tokens_per_step / timed_s if timed_s else None
     final = curve[-1]
@@ -182,14 +242,16 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "val_loss": final["val_loss"], "val_ppl": math.exp(min(final["val_loss"], 700.0)),
         "neg_log_ppl": -final["val_loss"], "train_loss": final["train_loss"], "device": dist["device_name"],
         "world_size": dist["world_size"], "precision": precision, "wall_s": round(wall, 3),
-        "startup_s": None, "seed": rc["seed"], "code_version": rc.get("code_version", "unknown"),
+        "startup_s": round(phases["first_step"], 3) if "first_step" in phases else None, "seed": rc["seed"], "code_version": rc.get("code_version", "unknown"),
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
     if rank0:
         write_curve(out_dir / "curve.csv", curve)
         export_model(engine.module, tokenizer, out_dir / "model")
         metrics["export_s"] = round(time.perf_counter() - t_start - wall, 3)
+        phases["exported"] = since_process_start()
         write_json(out_dir / "metrics.json", metrics)
+    log.info("phases (s since process start): %s", ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
     log.info("%s done: val_loss %.4f, %.0f tokens/s, wall %.1f s", rc["run"], final["val_loss"], tok_s or 0, wall)
     return metrics
 
