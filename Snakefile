@@ -4,6 +4,7 @@
 # --configfile), validated against workflow/schemas/params.schema.yaml before any job starts.
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,3 +34,16 @@ rule all:
     input:
         "results/summary.csv",
         "paper/build/main.pdf",
+
+
+onsuccess:
+    # In a DVC repository, record what this run built in dvc.lock (checksums of every stage's deps,
+    # params and outs, without rerunning), so `dvc status` / `dvc repro` agree with Snakemake.
+    # Skipped inside a DVC stage (DVC_STAGE: `dvc repro` locks the repo and writes the lock itself),
+    # with another params file than DVC's params.yaml, or with ARCHSCALE_DVC_COMMIT=0.
+    if (Path(".dvc").is_dir() and Path("dvc.yaml").is_file() and "DVC_STAGE" not in os.environ
+            and PARAMS_FILE == "params.yaml" and os.environ.get("ARCHSCALE_DVC_COMMIT", "1") != "0"):
+        done = subprocess.run(["dvc", "commit", "--force", "--quiet"], capture_output=True, text=True)
+        if done.returncode != 0:
+            print("dvc.lock not updated (run `dvc commit --force` once every output exists):\n"
+                  + done.stderr[-2000:], file=sys.stderr)
