@@ -54,6 +54,28 @@ def test_runs_are_the_grid_then_scans(params):
     assert rc["scan"] == "depth"
 
 
+def test_architecture_train_override_reaches_only_its_runs(params):
+    params["architectures"]["gpt2"]["train"] = {"lr": 1.5e-4, "warmup_frac": 0.25}
+    cfg.validate(params)
+    gpt2, other = cfg.resolve_run(params, "gpt2-nano")["train"], cfg.resolve_run(params, "transformer-nano")["train"]
+    assert (gpt2["lr"], gpt2["warmup_frac"]) == (1.5e-4, 0.25)
+    assert gpt2["seq_len"] == params["train"]["seq_len"]  # keys not overridden come from train:
+    assert (other["lr"], other["warmup_frac"]) == (params["train"]["lr"], params["train"]["warmup_frac"])
+    assert params["train"]["lr"] != 1.5e-4  # the global block is not mutated by the merge
+
+
+@pytest.mark.parametrize("override, expected", [
+    ({"learning_rate": 1e-4}, "unknown key(s) 'learning_rate' under architectures.gpt2.train"),
+    ({"seq_len": 64}, "unknown key(s) 'seq_len' under architectures.gpt2.train"),  # only optimiser keys
+    ({"lr": -1.0}, "architectures.gpt2.train.lr"),
+])
+def test_bad_architecture_train_override_names_the_key(params, override, expected):
+    params["architectures"]["gpt2"]["train"] = override
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(params, "params.yaml")
+    assert expected in str(err.value)
+
+
 def test_snakemake_stops_on_bad_params_before_any_job(params, tmp_path):
     params["grid"]["architectures"] = ["gpt2", "resnet"]
     bad = tmp_path / "bad.yaml"

@@ -189,6 +189,9 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
     arch_cfg = params["architectures"][arch]
     shape = {**all_sizes(params)[size], **arch_cfg.get("shape", {})}
     scan = shape.pop("scan", "")
+    # An architecture may override optimiser keys of train: (the schema allows only lr, warmup_frac,
+    # min_lr_ratio, weight_decay, betas, grad_clip); the merged values are what the run uses and records.
+    train = {**params["train"], **arch_cfg.get("train", {})}
     return {
         "run": run,
         "arch": arch,
@@ -199,7 +202,7 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
         "objective": arch_cfg["objective"],
         "scan": scan,
         "shape": shape,
-        "train": params["train"],
+        "train": train,
         "objectives": params["objectives"],
         "tokenizer": params["tokenizer"],
     }
