@@ -7,8 +7,8 @@ batch and sequence length, vs a bare PyTorch loop (AdamW, clipping, LR schedule;
 Per (architecture, size) the three sides get identical models (same seed) and the same batches
 (random tokens of the objective's shapes, vocabulary and train.* of the params file) and run in
 rounds: each Trainer step (its own loop, timed from one on_step_end to the next, so its data
-loading and bookkeeping count) is followed by one archscale step and one bare-loop step, after
-warm-up rounds. Reported: median tokens/s per side and the median of the per-round ratios.
+loading and bookkeeping count) is followed by one archscale step and one bare-loop step (their
+order rotating from round to round), after warm-up rounds. Reported: median tokens/s per side and the median of the per-round ratios.
 Targets: archscale >= 1.10x the Trainer (GPU and per-job overhead; compute-bound CPU: parity) and
 >= 0.95x the bare loop.
 """
@@ -16,6 +16,7 @@ Targets: archscale >= 1.10x the Trainer (GPU and per-job overhead; compute-bound
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -83,12 +84,14 @@ class Bare:
 class Archscale:
     """pretrain's engine and step function, unchanged."""
 
-    def __init__(self, model, tr: dict, total: int):
+    def __init__(self, model, tr: dict, total: int, self_allreduce: bool = False):
         import torch
 
         from archscale.train.engine import make_engine
 
         self.engine, _, _ = make_engine(model, tr, total, 1, "fp32")
+        if self_allreduce:  # the engine as DeepSpeed sets it up (before archscale skipped the 1-process all-reduce)
+            self.engine.enable_backward_allreduce = True
         self.gas = tr["batch_size"] // tr["micro_batch_size"]
         self.micro, self.rows = tr["micro_batch_size"], slice(0, tr["batch_size"])
         self.loss_sum = torch.zeros((), dtype=torch.float32)
@@ -133,34 +136,38 @@ def trainer_run(model, tr: dict, data: list[dict], steps: int, between, out_dir:
     return times
 
 
-def bench_one(params: dict, arch: str, size: str, warmup: int, steps: int, tmp: str) -> dict:
+def bench_one(params: dict, arch: str, size: str, warmup: int, steps: int, tmp: str, before: bool) -> dict:
     from archscale.models.registry import build_model
 
     rc = run_config(params, arch, size)
     tr, vocab = rc["train"], params["tokenizer"]["vocab_size"]
-    total = warmup + steps + 1
+    total = warmup + steps
     data = batches(rc, vocab, total)
     sides = {"archscale": Archscale(build_model(rc, vocab, SPECIAL), tr, total),
              "bare": Bare(build_model(rc, vocab, SPECIAL), tr, total)}
+    if before:
+        sides["before"] = Archscale(build_model(rc, vocab, SPECIAL), tr, total, self_allreduce=True)
     walls: dict[str, list[float]] = {k: [] for k in sides}
     count = {"i": 0}
 
     def between():
         i = count["i"]
-        for name, side in sides.items():
+        names = list(sides)
+        for name in names[i % len(names):] + names[:i % len(names)]:  # rotate: no side always runs first
+            side = sides[name]
             t0 = time.perf_counter()
             side.step(data[i % len(data)])
             walls[name].append(time.perf_counter() - t0)
         count["i"] += 1
 
     walls["trainer"] = trainer_run(build_model(rc, vocab, SPECIAL), tr, data, total, between, tmp)
-    # the first `warmup` rounds of every side are dropped; the Trainer's list starts one step later
-    walls = {"trainer": walls["trainer"][warmup - 1:], **{k: v[warmup:total - 1] for k, v in walls.items()
-                                                           if k != "trainer"}}
+    # round r = Trainer step r, then archscale and bare step r; the first `warmup` rounds are dropped
+    walls = {k: v[warmup:] for k, v in walls.items()}
     tokens = tr["batch_size"] * tr["seq_len"]
     return {"arch": arch, "size": size, "tokens": tokens, **{f"{k}_tok_s": tokens / median(v) for k, v in walls.items()},
             "vs_trainer": ratios(walls["trainer"], walls["archscale"]),
-            "vs_bare": ratios(walls["bare"], walls["archscale"]), "rounds": len(walls["archscale"])}
+            "vs_bare": ratios(walls["bare"], walls["archscale"]), "rounds": len(walls["archscale"]),
+            "vs_before": ratios(walls["before"], walls["archscale"]) if before else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--quick", action="store_true", help="pico, 2 rounds, no RESULTS.md update")
+    ap.add_argument("--before", action="store_true",
+                    help="also time the engine with DeepSpeed's 1-process gradient all-reduce (the code before)")
+    ap.add_argument("--quick", action="store_true", help="first arch at pico, 1 round, no RESULTS.md update")
     args = ap.parse_args(argv)
     if args.quick:
-        args.sizes, args.warmup, args.steps = ["pico"], 1, 2
+        args.archs, args.sizes, args.warmup, args.steps = args.archs[:1], ["pico"], 1, 1
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # accelerate would set 2 when it is unset
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "archscale" / "torch_extensions"))
     import torch
 
     from archscale.models.registry import register_native
@@ -188,17 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs:
             for size in args.sizes:
-                r = bench_one(params, arch, size, args.warmup, args.steps, tmp)
+                r = bench_one(params, arch, size, args.warmup, args.steps, tmp, args.before)
                 print(f"{arch}-{size}: {r}", file=sys.stderr, flush=True)
                 rows.append([r["arch"], r["size"], r["tokens"], r["archscale_tok_s"], r["trainer_tok_s"], r["bare_tok_s"],
-                             r["vs_trainer"], r["vs_bare"], r["rounds"]])
+                             r["vs_trainer"], r["vs_bare"], r["rounds"]] + ([r["vs_before"]] if args.before else []))
     tr = params["train"]
     body = (f"Vocabulary {params['tokenizer']['vocab_size']}, batch {tr['batch_size']} x seq {tr['seq_len']} "
             f"(micro {tr['micro_batch_size']}), fp32 AdamW, torch threads {args.threads}, {args.warmup} warm-up + "
             f"{args.steps} timed rounds (Trainer step, then archscale step, then bare step).\n"
             "Targets: vs Trainer >= 1.10 (GPU / per-job; compute-bound CPU: parity), vs bare >= 0.95.\n\n")
     body += md_table(["arch", "size", "tokens/step", "archscale tok/s", "HF Trainer tok/s", "bare loop tok/s",
-                      "archscale / Trainer (median ratio)", "archscale / bare (median ratio)", "rounds"], rows)
+                      "archscale / Trainer (median ratio)", "archscale / bare (median ratio)", "rounds"]
+                     + (["archscale / before (median ratio)"] if args.before else []), rows)
     report("training", "Training throughput (CPU)", body, args.quick)
     return 0
 
