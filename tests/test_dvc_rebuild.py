@@ -1,0 +1,183 @@
+"""DVC rebuilds exactly what Snakemake built, and the other way round (README "DVC").
+
+One smoke-preset build by plain `snakemake` in a DVC workspace (session fixture, built once); every
+test works on a copy of it. Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
+(the Snakefile's onsuccess hook records dvc.lock); `dvc repro` leaves `snakemake -n` with nothing to
+do, and so does `dvc checkout` / `dvc pull` followed by `snakemake --touch` (restored files get fresh
+dates in no order, and Snakemake 9 always compares dates); metrics and learning curves show through
+`dvc metrics show` / `dvc plots show`; after a push to a local remote a fresh clone pulls every figure
+and table back byte for byte; a tampered object is reported (remote: `verify`, local: dvc-fsck.sh).
+
+ARCHSCALE_SMOKE_BUILD=<dir> builds in <dir> (wiped first) and keeps it, so CI can compare it with
+the Slurm smoke build (.ci/compare-builds.sh); with ARCHSCALE_SMOKE_REUSE=1 a finished build there
+(dvc.lock present) is reused as it is, to iterate on these tests without rebuilding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workspace import REPO, WORKFLOW_FILES, make_workspace
+
+# what people read: the files the two-clone comparison and the pull test check byte for byte
+def report_files(ws: Path) -> dict[str, str]:
+    """Repo-relative path -> sha256 of summary.csv, fits, figures and generated tables."""
+    paths = [ws / "results" / "summary.csv", *sorted((ws / "results" / "fits").glob("*.json")),
+             *sorted((ws / "figures").glob("*.p[dn][fg]")), *sorted((ws / "paper" / "generated").glob("*.tex"))]
+    return {str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def sh(ws: Path, *cmd: str, timeout: int = 600, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in `ws` with the workspace's own package first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ws / "src"), "OMP_NUM_THREADS": "1",
+           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
+                                                  str(Path.home() / ".cache/archscale/torch_extensions"))}
+    proc = subprocess.run(list(cmd), cwd=ws, env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
+    return proc
+
+
+def new_clone(dest: Path, shared_data: Path) -> Path:
+    """A fresh checkout: the workflow files and the package, no outputs, no DVC cache."""
+    ws = make_workspace(dest, preset="presets/smoke.yaml", corpus=shared_data / "corpus" / "gutenberg",
+                        superglue=shared_data / "superglue")
+    shutil.copytree(REPO / "src" / "archscale", ws / "src" / "archscale",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return ws
+
+
+def clone_of(ws: Path, dest: Path) -> Path:
+    """What a git clone of `ws` would hold: its tracked files (workflow, package, dvc.lock, .dvc/config)
+    and the links to the raw data; no outputs, no DVC cache, no Snakemake records."""
+    for name in [*WORKFLOW_FILES, "src", "dvc.lock", ".dvc/config", "data/raw/corpus", "data/raw/superglue"]:
+        src, dst = ws / name, dest / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(src.readlink())
+        elif src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst)
+    return dest
+
+
+def snakemake_idle(ws: Path) -> str:
+    out = sh(ws, "snakemake", "--cores", "1", "-n")
+    text = out.stdout + out.stderr
+    reasons = sorted({line.strip() for line in text.splitlines() if "reason:" in line and "another job" not in line})
+    assert "Nothing to be done" in text, "\n".join(reasons) or text[-4000:]
+    return text
+
+
+def dvc_clean(ws: Path) -> None:
+    out = sh(ws, "dvc", "status")
+    assert "Data and pipelines are up to date" in out.stdout, out.stdout[-4000:]
+
+
+@pytest.fixture(scope="session")
+def built(shared_data, tmp_path_factory) -> Path:
+    """The smoke DAG built once by plain Snakemake inside a DVC workspace (no SCM)."""
+    keep = os.environ.get("ARCHSCALE_SMOKE_BUILD")
+    dest = Path(keep) if keep else tmp_path_factory.mktemp("dvc_smoke") / "ws"
+    if keep and os.environ.get("ARCHSCALE_SMOKE_REUSE") == "1" and (dest / "dvc.lock").is_file():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    ws = new_clone(dest, shared_data)
+    sh(ws, "dvc", "init", "--no-scm", "-q")
+    sh(ws, "snakemake", "--cores", "2", "--quiet", "rules", timeout=2400)
+    return ws
+
+
+@pytest.fixture
+def ws(built, tmp_path) -> Path:
+    """A private copy of the built workspace (symlinks to the shared data kept as links)."""
+    return Path(shutil.copytree(built, tmp_path / "ws", symlinks=True))
+
+
+@pytest.mark.slow
+def test_snakemake_build_leaves_dvc_nothing_to_do(ws):
+    assert (ws / "dvc.lock").is_file(), "the onsuccess hook did not record dvc.lock"
+    dvc_clean(ws)
+    repro = sh(ws, "dvc", "repro")
+    assert "Running stage" not in repro.stdout, repro.stdout[-4000:]
+    snakemake_idle(ws)
+
+
+@pytest.mark.slow
+def test_dvc_repro_and_checkout_leave_snakemake_nothing_to_do(ws):
+    # a code edit that does not change the tables: DVC reruns render_tables (through Snakemake) and
+    # skips build_paper by checksum, leaving the tables newer than the PDF they went into
+    (ws / "src/archscale/tables.py").write_text((ws / "src/archscale/tables.py").read_text() + "# edited\n")
+    before = report_files(ws)
+    repro = sh(ws, "dvc", "repro")
+    assert "Running stage 'render_tables'" in repro.stdout and "Running stage 'build_paper'" not in repro.stdout
+    assert report_files(ws) == before
+    dvc_clean(ws)
+    snakemake_idle(ws)
+    # outputs deleted and restored from the cache come back with fresh dates, in no DAG order
+    for folder in ("data/shards", "figures", "paper/generated", "results/fits"):
+        shutil.rmtree(ws / folder)
+    sh(ws, "dvc", "checkout", "-q")
+    assert report_files(ws) == before
+    dvc_clean(ws)
+    sh(ws, "snakemake", "--cores", "1", "--touch", "--quiet", "rules")
+    snakemake_idle(ws)
+    dvc_clean(ws)
+
+
+@pytest.mark.slow
+def test_metrics_and_learning_curves_show_through_dvc(ws, tmp_path):
+    runs = sorted(p.name for p in (ws / "results" / "runs").iterdir())
+    shown = json.loads(sh(ws, "dvc", "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]  # one revision: the workspace ("" without git)
+    for run in runs:
+        metrics = files[f"results/runs/{run}/metrics.json"]["data"]
+        assert metrics["val_loss"] == json.loads((ws / "results/runs" / run / "metrics.json").read_text())["val_loss"]
+    out = tmp_path / "plots"
+    sh(ws, "dvc", "plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text()
+    for run in runs:  # one learning curve per run, titled with the run id
+        assert f"results_runs_{run}_curve_csv" in html and f"{run}: validation loss" in html
+    assert "upstream_vs_flops" in html
+
+
+@pytest.mark.slow
+def test_push_wipe_pull_restores_reports_byte_for_byte_and_flags_tampering(ws, tmp_path):
+    remote = tmp_path / "remote"
+    sh(ws, "dvc", "remote", "add", "-d", "-q", "local", str(remote))
+    sh(ws, "dvc", "push", "-q")
+    built_hashes = report_files(ws)
+    assert len(built_hashes) > 20
+    # a fresh clone: tracked files only (dvc.yaml, dvc.lock, params, .dvc/config), no cache, no outputs
+    clone = clone_of(ws, tmp_path / "clone")
+    sh(clone, "dvc", "pull", "-q")
+    assert report_files(clone) == built_hashes
+    assert (clone / "paper/build/main.pdf").read_bytes() == (ws / "paper/build/main.pdf").read_bytes()
+    dvc_clean(clone)
+    sh(clone, "snakemake", "--cores", "1", "--touch", "--quiet", "rules")  # pulled files: dates in no order
+    snakemake_idle(clone)
+    assert sh(clone, "bash", str(REPO / ".ci/dvc-fsck.sh")).returncode == 0
+    # tampered objects: the remote's is caught on download (verify), the local cache's by dvc-fsck.sh
+    table = clone / "paper/generated/table1_runs.tex"
+    md5 = hashlib.md5(table.read_bytes()).hexdigest()
+    for cache in (remote, clone / ".dvc/cache"):
+        obj = cache / "files/md5" / md5[:2] / md5[2:]
+        obj.chmod(0o644)
+        obj.write_bytes(obj.read_bytes().replace(b"Generated", b"Genera7ed"))
+        obj.chmod(0o444)
+    fsck = sh(clone, "bash", str(REPO / ".ci/dvc-fsck.sh"), ok=False)
+    assert fsck.returncode == 1 and f"corrupt: .dvc/cache/files/md5/{md5[:2]}/{md5[2:]}" in fsck.stdout, fsck.stdout
+    assert sh(clone, "bash", str(REPO / ".ci/dvc-fsck.sh"), str(remote), ok=False).returncode == 1
+    again = clone_of(ws, tmp_path / "again")
+    sh(again, "dvc", "remote", "modify", "local", "verify", "true")
+    pull = sh(again, "dvc", "pull", ok=False)
+    assert pull.returncode != 0 and "paper/generated" in pull.stdout + pull.stderr, pull.stderr[-4000:]
+    assert not (again / "paper/generated/table1_runs.tex").exists()
