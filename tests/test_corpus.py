@@ -75,3 +75,14 @@ def test_real_gutenberg_books_lose_their_licence(shared_data, tmp_path):
         for line in (tmp_path / "out" / f"{split}.jsonl").read_text().splitlines():
             text = json.loads(line)["text"]
             assert "*** START OF" not in text and "END OF THE PROJECT GUTENBERG" not in text.upper()
+
+
+def test_tokenizing_again_gives_the_same_shard_bytes(tiny_lm_data, tmp_path):
+    """Shards and meta.json are a pure function of corpus and tokenizer (no timings in meta.json),
+    so a rerun of tokenize never makes Snakemake or DVC retrain anything."""
+    from archscale.data.shards import tokenize
+
+    root, _ = tiny_lm_data
+    tokenize(root / "prepared", root / "tok", tmp_path / "again")
+    for name in ("meta.json", "train.bin", "val.bin"):
+        assert (tmp_path / "again" / name).read_bytes() == (root / "shards" / name).read_bytes(), name
