@@ -14,7 +14,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 
 from archscale.data.objectives import IGNORE, make_batch, raw_length_for, rng_for
 from archscale.io import get_logger, read_json, write_json

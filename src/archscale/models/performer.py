@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from archscale.models import encdec
 from archscale.models.layers import Attention, init_module
