@@ -51,3 +51,27 @@ def run_root(tiny_lm_data, tmp_path_factory, name: str):
     for sub in ("tok", "shards"):
         (root / sub).symlink_to(data_root / sub)
     return root, copy.deepcopy(params)
+
+
+@pytest.fixture(scope="session")
+def smoke_build(shared_data, tmp_path_factory) -> Path:
+    """The whole smoke DAG built once by plain Snakemake inside a DVC workspace (no SCM), shared by
+    test_pipeline_smoke.py (reads it) and test_dvc_rebuild.py (works on copies).
+
+    ARCHSCALE_SMOKE_BUILD=<dir> builds in <dir> (wiped first) and keeps it, so CI can compare it with
+    the Slurm smoke build (.ci/compare-builds.sh); with ARCHSCALE_SMOKE_REUSE=1 a finished build there
+    (dvc.lock present) is reused as it is."""
+    import os
+    import shutil
+
+    from workspace import new_clone, sh
+
+    keep = os.environ.get("ARCHSCALE_SMOKE_BUILD")
+    dest = Path(keep) if keep else tmp_path_factory.mktemp("dvc_smoke") / "ws"
+    if keep and os.environ.get("ARCHSCALE_SMOKE_REUSE") == "1" and (dest / "dvc.lock").is_file():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    ws = new_clone(dest, shared_data)
+    sh(ws, "dvc", "init", "--no-scm", "-q")
+    sh(ws, "snakemake", "--cores", "2", "--quiet", "rules", timeout=2400)
+    return ws

@@ -1,7 +1,7 @@
 """DVC rebuilds exactly what Snakemake built, and the other way round (README "DVC").
 
-One smoke-preset build by plain `snakemake` in a DVC workspace (session fixture, built once); every
-test works on a copy of it. Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
+One smoke-preset build by plain `snakemake` in a DVC workspace (the `smoke_build` session fixture in
+conftest.py, built once and shared with test_pipeline_smoke.py); every test here works on a copy of it. Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
 (the Snakefile's onsuccess hook records dvc.lock); `dvc repro` leaves `snakemake -n` with nothing to
 do, and so does `dvc checkout` / `dvc pull` followed by `snakemake --touch` (restored files get fresh
 dates in no order, and Snakemake 9 always compares dates); metrics and learning curves show through
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from workspace import REPO, WORKFLOW_FILES, make_workspace
+from workspace import REPO, WORKFLOW_FILES, sh
 
 # what people read: the files the two-clone comparison and the pull test check byte for byte
 def report_files(ws: Path) -> dict[str, str]:
@@ -32,26 +30,6 @@ def report_files(ws: Path) -> dict[str, str]:
     paths = [ws / "results" / "summary.csv", *sorted((ws / "results" / "fits").glob("*.json")),
              *sorted((ws / "figures").glob("*.p[dn][fg]")), *sorted((ws / "paper" / "generated").glob("*.tex"))]
     return {str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
-
-
-def sh(ws: Path, *cmd: str, timeout: int = 600, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run a command in `ws` with the workspace's own package first on the path."""
-    env = {**os.environ, "PYTHONPATH": str(ws / "src"), "OMP_NUM_THREADS": "1",
-           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
-                                                  str(Path.home() / ".cache/archscale/torch_extensions"))}
-    proc = subprocess.run(list(cmd), cwd=ws, env=env, capture_output=True, text=True, timeout=timeout)
-    if ok:
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
-    return proc
-
-
-def new_clone(dest: Path, shared_data: Path) -> Path:
-    """A fresh checkout: the workflow files and the package, no outputs, no DVC cache."""
-    ws = make_workspace(dest, preset="presets/smoke.yaml", corpus=shared_data / "corpus" / "gutenberg",
-                        superglue=shared_data / "superglue")
-    shutil.copytree(REPO / "src" / "archscale", ws / "src" / "archscale",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return ws
 
 
 def clone_of(ws: Path, dest: Path) -> Path:
@@ -82,24 +60,10 @@ def dvc_clean(ws: Path) -> None:
     assert "Data and pipelines are up to date" in out.stdout, out.stdout[-4000:]
 
 
-@pytest.fixture(scope="session")
-def built(shared_data, tmp_path_factory) -> Path:
-    """The smoke DAG built once by plain Snakemake inside a DVC workspace (no SCM)."""
-    keep = os.environ.get("ARCHSCALE_SMOKE_BUILD")
-    dest = Path(keep) if keep else tmp_path_factory.mktemp("dvc_smoke") / "ws"
-    if keep and os.environ.get("ARCHSCALE_SMOKE_REUSE") == "1" and (dest / "dvc.lock").is_file():
-        return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    ws = new_clone(dest, shared_data)
-    sh(ws, "dvc", "init", "--no-scm", "-q")
-    sh(ws, "snakemake", "--cores", "2", "--quiet", "rules", timeout=2400)
-    return ws
-
-
 @pytest.fixture
-def ws(built, tmp_path) -> Path:
+def ws(smoke_build, tmp_path) -> Path:
     """A private copy of the built workspace (symlinks to the shared data kept as links)."""
-    return Path(shutil.copytree(built, tmp_path / "ws", symlinks=True))
+    return Path(shutil.copytree(smoke_build, tmp_path / "ws", symlinks=True))
 
 
 @pytest.mark.slow

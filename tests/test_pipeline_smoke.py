@@ -1,22 +1,20 @@
-"""The whole DAG on the smoke preset through real Snakemake: raw corpus to paper PDF."""
+"""The whole DAG on the smoke preset through real Snakemake: raw corpus to paper PDF.
+
+The build is the `smoke_build` session fixture (conftest.py): plain `snakemake --cores 2` in a fresh
+workspace whose params.yaml is presets/smoke.yaml; test_dvc_rebuild.py works on copies of it."""
 
 from __future__ import annotations
 
 import csv
-import subprocess
 
 import pytest
 
-from workspace import make_workspace
+from workspace import sh
 
 
 @pytest.mark.slow
-def test_smoke_preset_builds_summary_figures_tables_and_paper(shared_data, tmp_path):
-    ws = make_workspace(tmp_path / "ws", corpus=shared_data / "corpus" / "gutenberg",
-                        superglue=shared_data / "superglue")
-    proc = subprocess.run(["snakemake", "--cores", "2", "--configfile", "presets/smoke.yaml", "--quiet", "rules"],
-                          cwd=ws, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+def test_smoke_preset_builds_summary_figures_tables_and_paper(smoke_build):
+    ws = smoke_build
     rows = list(csv.DictReader(open(ws / "results" / "summary.csv")))
     assert {r["arch"] for r in rows} == {"transformer", "gpt2", "bert_mlm"} and len(rows) == 9
     for r in rows:
@@ -30,6 +28,5 @@ def test_smoke_preset_builds_summary_figures_tables_and_paper(shared_data, tmp_p
     pdf = ws / "paper" / "build" / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
     # a second invocation finds nothing to do
-    again = subprocess.run(["snakemake", "--cores", "2", "--configfile", "presets/smoke.yaml", "-n"], cwd=ws,
-                           capture_output=True, text=True, timeout=300)
+    again = sh(ws, "snakemake", "--cores", "2", "-n", timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr

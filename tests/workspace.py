@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +35,23 @@ def make_workspace(dest: Path, preset: str | None = None, corpus: Path | None = 
     if superglue:
         (raw / "superglue").symlink_to(superglue)
     return dest
+
+
+def sh(ws: Path, *cmd: str, timeout: int = 600, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in `ws` with the workspace's own package first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ws / "src"), "OMP_NUM_THREADS": "1",
+           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
+                                                  str(Path.home() / ".cache/archscale/torch_extensions"))}
+    proc = subprocess.run(list(cmd), cwd=ws, env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
+    return proc
+
+
+def new_clone(dest: Path, shared_data: Path) -> Path:
+    """A fresh checkout: the workflow files and the package, no outputs, no DVC cache."""
+    ws = make_workspace(dest, preset="presets/smoke.yaml", corpus=shared_data / "corpus" / "gutenberg",
+                        superglue=shared_data / "superglue")
+    shutil.copytree(REPO / "src" / "archscale", ws / "src" / "archscale",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return ws
