@@ -68,6 +68,7 @@ def test_architecture_train_override_reaches_only_its_runs(params):
     ({"learning_rate": 1e-4}, "unknown key(s) 'learning_rate' under architectures.gpt2.train"),
     ({"seq_len": 64}, "unknown key(s) 'seq_len' under architectures.gpt2.train"),  # only optimiser keys
     ({"lr": -1.0}, "architectures.gpt2.train.lr"),
+    ({"batch_size": 12}, "architectures.gpt2.train: batch_size (12) must be a multiple of micro_batch_size (16)"),
 ])
 def test_bad_architecture_train_override_names_the_key(params, override, expected):
     params["architectures"]["gpt2"]["train"] = override

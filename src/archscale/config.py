@@ -97,9 +97,12 @@ def validate(params: dict, source: str = "params") -> dict:
             raise ConfigError(f"{source}: architectures.{name}: impl 'hf' needs a model_type")
         if arch["impl"] == "native" and "module" not in arch:
             raise ConfigError(f"{source}: architectures.{name}: impl 'native' needs a module")
-    tr = params["train"]
-    if tr["batch_size"] % tr["micro_batch_size"]:
-        raise ConfigError(f"{source}: train.batch_size ({tr['batch_size']}) must be a multiple of train.micro_batch_size")
+    for where, tr in [("train", params["train"])] + [
+            (f"architectures.{name}.train", {**params["train"], **arch["train"]})
+            for name, arch in params["architectures"].items() if "train" in arch]:
+        if tr["batch_size"] % tr["micro_batch_size"]:
+            raise ConfigError(f"{source}: {where}: batch_size ({tr['batch_size']}) must be a multiple of "
+                              f"micro_batch_size ({tr['micro_batch_size']})")
     return params
 
 
