@@ -2,6 +2,7 @@
 a whole and split per rule from the benchmark .tsv files Snakemake writes for every job.
 
     python benchmarks/end_to_end.py --preset smoke|default [--cores all] [--keep DIR] [--quick]
+    python benchmarks/end_to_end.py --preset default --existing DIR --wall SECONDS   # a build made by hand
 
 `default` is params.yaml (target < 30 min on 2 idle cores), `smoke` is presets/smoke.yaml. The
 workspace gets the workflow files and links to the shared Gutenberg corpus and SuperGLUE; nothing
@@ -69,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", default="all")
     ap.add_argument("--keep", type=Path, default=None, help="run in this (new) folder and keep it")
     ap.add_argument("--quick", action="store_true", help="plan the smoke DAG only (snakemake -n)")
+    ap.add_argument("--existing", type=Path, default=None,
+                    help="report a finished build in DIR (e.g. a fresh clone's `snakemake --cores all`) instead of running one")
+    ap.add_argument("--wall", type=float, default=None, help="with --existing: its measured wall time in s")
     args = ap.parse_args(argv)
+    if args.existing:
+        if args.wall is None:
+            ap.error("--existing needs --wall (the build's measured wall time)")
+        return write_report(args, args.wall, per_rule(args.existing))
     with tempfile.TemporaryDirectory(prefix="archscale-e2e-") as tmp:
         ws = workspace(args.keep or Path(tmp) / "ws", PRESETS["smoke" if args.quick else args.preset])
         cmd = ["snakemake", "--cores", args.cores] + (["-n", "--quiet", "rules"] if args.quick else [])
@@ -79,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode:
             sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}) after {wall:.0f} s:\n{proc.stderr[-4000:]}")
         rows = per_rule(ws)
+    return write_report(args, wall, rows)
+
+
+def write_report(args, wall: float, rows: list[list]) -> int:
     total_cpu = sum(r[3] for r in rows)
     target = " Target < 30 min on 2 idle cores." if args.preset == "default" else ""
-    body = (f"`snakemake --cores {args.cores}` on preset `{args.preset}` in a fresh workspace: **{wall / 60:.1f} min** "
-            f"wall ({wall:.0f} s){' (plan only: --quick)' if args.quick else ''}.{target} Per rule from the jobs' "
+    body = (f"`snakemake --cores {args.cores}` on preset `{args.preset}` in a fresh {'clone' if args.existing else 'workspace'}: **{wall / 60:.1f} min** "
+            f"wall ({wall:.0f} s){' (plan only: --quick)' if args.quick and not args.existing else ''}.{target} Per rule from the jobs' "
             f"benchmark .tsv files (wall and CPU summed over jobs; jobs overlap when cores allow):\n\n")
     body += md_table(["rule", "jobs", "wall s (sum)", "CPU s (sum)", "share of CPU"],
                      [r + [f"{r[3] / total_cpu:.0%}" if total_cpu else "-"] for r in rows])
