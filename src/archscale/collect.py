@@ -31,9 +31,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "score_") -> dict:
-    """<prefix><Task> per task (empty when unavailable) and, for pretrained models, their
-    SuperGLUE-style average (downstream_avg)."""
+def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "score_", average: bool = True) -> dict:
+    """<prefix><Task> per task (empty when unavailable) and, with `average`, their SuperGLUE-style
+    average (downstream_avg)."""
     row, scores = {}, []
     for task in tasks:
         path = finetune_dir / run / task / "metrics.json"
@@ -41,7 +41,7 @@ def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "sc
         row[f"{prefix}{task}"] = score
         if score is not None:
             scores.append(score)
-    if prefix == "score_":
+    if average:
         row["downstream_avg"] = sum(scores) / len(scores) if scores else None
     return row
 
@@ -60,7 +60,7 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
         if finetune_dir is not None and tasks:
             row.update(downstream(finetune_dir, run, tasks))
         if scratch_dir is not None and scratch_tasks:
-            row.update(downstream(scratch_dir, run, list(scratch_tasks), prefix="scratch_"))
+            row.update(downstream(scratch_dir, run, list(scratch_tasks), prefix="scratch_", average=False))
         summary.append(row)
         throughput.append({k: m.get(k) for k in THROUGHPUT_FIELDS})
     return summary, throughput

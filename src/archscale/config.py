@@ -192,8 +192,8 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
     arch_cfg = params["architectures"][arch]
     shape = {**all_sizes(params)[size], **arch_cfg.get("shape", {})}
     scan = shape.pop("scan", "")
-    # An architecture may override optimiser keys of train: (the schema allows only lr, warmup_frac,
-    # min_lr_ratio, weight_decay, betas, grad_clip); the merged values are what the run uses and records.
+    # An architecture may override batch and optimiser keys of train: (the schema's whitelist); the
+    # merged values are what the run uses and records.
     train = {**params["train"], **arch_cfg.get("train", {})}
     return {
         "run": run,

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from archscale.analysis.macros import build_macros
-from archscale.analysis.table import Row, TableError, number, read_csv, read_json, write_atomic
+from archscale.analysis.table import Row, TableError, number, read_csv, read_json, tasks_of, write_atomic
 from archscale.analysis.texfmt import FILTERS
 
 OUTPUTS = ("table1_runs", "table2_slopes", "table3_transfer", "lc_fits", "approach3", "prediction", "macros")
@@ -45,11 +45,6 @@ def sort_runs(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r.get("arch", ""), r.get("scan", ""), number(r, "params") or 0.0, r.get("run", "")))
 
 
-def tasks_of(rows: list[Row]) -> list[str]:
-    """Downstream task names present as score_<Task> columns, in the file's order."""
-    return [c[len("score_"):] for c in (rows[0] if rows else {}) if c.startswith("score_")]
-
-
 def table1_context(rows: list[Row]) -> dict[str, Any]:
     tasks = tasks_of(rows)
     has_avg = bool(rows) and "downstream_avg" in rows[0]
@@ -65,7 +60,7 @@ def table1_context(rows: list[Row]) -> dict[str, Any]:
 
 def table3_context(rows: list[Row]) -> dict[str, Any]:
     """Pretrained vs random-init fine-tuning of the same shape, per run and scratch task."""
-    tasks = [c[len("scratch_"):] for c in (rows[0] if rows else {}) if c.startswith("scratch_")]
+    tasks = tasks_of(rows, "scratch_")
     out = []
     for r in sort_runs(rows):
         pairs = [(number(r, f"score_{t}"), number(r, f"scratch_{t}")) for t in tasks]

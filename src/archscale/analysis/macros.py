@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from archscale.analysis import REFERENCE_ARCH
-from archscale.analysis.table import Row, number
+from archscale.analysis.table import Row, number, tasks_of
 from archscale.analysis.texfmt import DASH, count, fixed, macro_name, sci, tex
 
 NA = "n/a"
@@ -63,7 +63,7 @@ def _run_macros(m: Macros, rows: list[Row]) -> None:
 
 def _transfer_macros(m: Macros, rows: list[Row]) -> None:
     """How often fine-tuning from pretrained weights beats a random init of the same shape."""
-    tasks = [c[len("scratch_"):] for c in (rows[0] if rows else {}) if c.startswith("scratch_")]
+    tasks = tasks_of(rows, "scratch_")
     gains = sorted(a - b for r in rows for t in tasks
                    if (a := number(r, f"score_{t}")) is not None and (b := number(r, f"scratch_{t}")) is not None)
     m.add("NumTransferPairs", str(len(gains)))

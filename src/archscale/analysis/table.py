@@ -51,6 +51,12 @@ def require_columns(rows: list[Row], columns: Iterable[str], source: str) -> Non
         raise TableError(f"{source}: missing column(s) {missing}; columns are: {known}")
 
 
+def tasks_of(rows: list[Row], prefix: str = "score_") -> list[str]:
+    """Task names present as <prefix><Task> columns (score_: pretrained, scratch_: random init), in
+    the file's order."""
+    return [c[len(prefix):] for c in (rows[0] if rows else {}) if c.startswith(prefix)]
+
+
 def number(row: Row, column: str) -> float | None:
     """The cell as a float; None when empty or absent; an error naming the line when not numeric."""
     cell = row.get(column, "")

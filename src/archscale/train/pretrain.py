@@ -242,7 +242,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "val_loss": final["val_loss"], "val_ppl": math.exp(min(final["val_loss"], 700.0)),
         "neg_log_ppl": -final["val_loss"], "train_loss": final["train_loss"], "device": dist["device_name"],
         "world_size": dist["world_size"], "precision": precision, "wall_s": round(wall, 3),
-        "startup_s": round(phases["first_step"], 3) if "first_step" in phases else None, "seed": rc["seed"], "code_version": rc.get("code_version", "unknown"),
+        "startup_s": round(phases["first_step"], 3) if "first_step" in phases else None,
+        "seed": rc["seed"], "code_version": rc.get("code_version", "unknown"),
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
     if rank0:
