@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archscale import config as cfg  # noqa: E402
 from archscale.data.corpus import CorpusError, corpus_files, hub_reachable, missing_data_message  # noqa: E402
+from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 
 _given = workflow.config_settings.configfiles
@@ -21,6 +22,11 @@ except cfg.ConfigError as exc:
     raise WorkflowError(f"invalid params: {exc}")
 RUNS = cfg.runs(PARAMS)
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible PDF/figure metadata
+
+
+# `snakemake --report report.html`: figures with captions, tables, fits and run configs (report() marks
+# them in workflow/rules/); this page introduces them.
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

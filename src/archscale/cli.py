@@ -23,6 +23,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "fit": ("archscale.analysis.cli", "fit scaling laws to any CSV of runs (JSON out)"),
     "figure": ("archscale.figures.cli", "draw one figure from summary/fit files"),
     "tables": ("archscale.tables", "render LaTeX tables and macros from summary/fit files"),
+    "paper": ("archscale.paper", "build the paper PDF (system latexmk, else the bundled TinyTeX pdflatex)"),
     "runs": ("archscale.config", "list the run ids of a params file (one per line)"),
     "validate": ("archscale.config", "check a params file against the schema"),
 }

@@ -30,3 +30,16 @@ def get_params_slice(stage):
 
 def get_threads(wildcards=None):
     return PARAMS["train"].get("threads") or 1
+
+
+def get_tex_engine(wildcards):
+    """Preflight for build_paper, run while the DAG is built (before any job): says which TeX engine
+    will build the paper, or stops the workflow at once when this machine has none. No file input."""
+    try:
+        engine = find_engine()
+    except PaperError as exc:
+        raise WorkflowError(f"preflight: {exc}")
+    if workflow.is_main_process and not getattr(get_tex_engine, "said", False):
+        print(f"archscale: the paper will be built with {engine.describe()}", file=sys.stderr)
+        get_tex_engine.said = True
+    return []
