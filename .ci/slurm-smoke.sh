@@ -7,7 +7,8 @@
 # usage: .ci/slurm-smoke.sh [extra snakemake arguments]
 # env:   WORK=/tmp/archscale-slurm-smoke   scratch copy (wiped first); kept afterwards for a look
 #        CONFIGFILE=presets/smoke.yaml      preset to run
-#        DATA=<repo>/../shared/data         corpus/ and superglue/ are linked into data/raw/
+#        DATA=<repo>/tests/data             corpus/ and superglue/ are linked into data/raw/
+#                                           (the shipped sample, as the pytest smoke build)
 #        LOCAL=1                            also time the same run without Slurm (for comparison)
 #        BASE, ACCT, GPUS                   passed on to .ci/slurm-cluster.sh (ACCT must be none:
 #                                           .ci/slurm-profile polls with squeue)
@@ -16,13 +17,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-/tmp/archscale-slurm-smoke}
 CONFIGFILE=${CONFIGFILE:-presets/smoke.yaml}
-DATA=${DATA:-$REPO/../shared/data}
+DATA=${DATA:-$REPO/tests/data}
 CLUSTER=$REPO/.ci/slurm-cluster.sh
 T0=$(date +%s%N)
 secs() { local ms=$(( ($(date +%s%N) - $1) / 1000000 )); printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100)); }
 stamp() { printf '[slurm-smoke %6ss] %s\n' "$(secs "$T0")" "$*" >&2; }
 
-[ -d "$DATA/corpus/gutenberg" ] || { echo "slurm-smoke: no corpus at $DATA/corpus/gutenberg (set DATA)" >&2; exit 1; }
+[ -d "$DATA/corpus" ] || { echo "slurm-smoke: no corpus at $DATA/corpus (set DATA)" >&2; exit 1; }
 
 # --- cluster: bring it up unless it already runs; stop it on exit only if we started it -------
 started=0
@@ -50,7 +51,7 @@ scratch() {  # scratch <dir>
   rm -rf "$1"; mkdir -p "$1/data/raw"
   (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
      | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$1"
-  ln -s "$DATA/corpus/gutenberg" "$1/data/raw/corpus"
+  ln -s "$DATA/corpus" "$1/data/raw/corpus"
   [ -d "$DATA/superglue" ] && ln -s "$DATA/superglue" "$1/data/raw/superglue"
   return 0
 }

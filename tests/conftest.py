@@ -1,4 +1,5 @@
-"""Shared fixtures: the read-only data in ../shared/data, and a fixed thread count."""
+"""Shared fixtures: the sample data shipped in tests/data (any clone: the smoke pipeline and the
+tiny-corpus runs) and the larger read-only data in ../shared/data (tests of the full files)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE_DATA = REPO / "tests" / "data"  # corpus/ and superglue/, 1.2 MB (tests/data/PROVENANCE.md)
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    """tests/data: six gzipped public-domain books and the smoke tasks' official SuperGLUE records."""
+    return SAMPLE_DATA
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +27,8 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_lm_data(shared_data, tmp_path_factory):
-    """Three real books -> split, a 512-token BPE tokenizer and token shards (built once per session),
+def tiny_lm_data(sample_data, tmp_path_factory):
+    """Three real books (tests/data) -> split, a 512-token BPE tokenizer and token shards (built once per session),
     plus the smoke params with that vocabulary. Tests that run `archscale pretrain` start from it."""
     import yaml
 
@@ -31,8 +39,8 @@ def tiny_lm_data(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_lm")
     corpus = root / "corpus"
     corpus.mkdir()
-    for name in ("11.txt", "1661.txt", "120.txt"):
-        (corpus / name).symlink_to(shared_data / "corpus" / "gutenberg" / name)
+    for name in ("11.txt.gz", "36.txt.gz", "120.txt.gz"):
+        (corpus / name).symlink_to(sample_data / "corpus" / name)
     prepare_corpus(corpus, root / "prepared", val_fraction=0.34, seed=0)
     train_tokenizer(root / "prepared" / "train.jsonl", root / "tok", kind="bpe", vocab_size=512, min_frequency=2,
                     n_sentinels=20)
@@ -54,7 +62,7 @@ def run_root(tiny_lm_data, tmp_path_factory, name: str):
 
 
 @pytest.fixture(scope="session")
-def smoke_build(shared_data, tmp_path_factory) -> Path:
+def smoke_build(sample_data, tmp_path_factory) -> Path:
     """The whole smoke DAG built once by plain Snakemake inside a DVC workspace (no SCM), shared by
     test_pipeline_smoke.py (reads it) and test_dvc_rebuild.py (works on copies).
 
@@ -71,7 +79,7 @@ def smoke_build(shared_data, tmp_path_factory) -> Path:
     if keep and os.environ.get("ARCHSCALE_SMOKE_REUSE") == "1" and (dest / "dvc.lock").is_file():
         return dest
     shutil.rmtree(dest, ignore_errors=True)
-    ws = new_clone(dest, shared_data)
+    ws = new_clone(dest, sample_data)
     sh(ws, "dvc", "init", "--no-scm", "-q")
     sh(ws, "snakemake", "--cores", "2", "--quiet", "rules", timeout=2400)
     return ws

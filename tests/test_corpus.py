@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from archscale.data.corpus import CorpusError, prepare_corpus, split_documents, strip_gutenberg
+from archscale.data.corpus import CorpusError, corpus_files, prepare_corpus, read_documents, split_documents, strip_gutenberg
 
 PG = ("The Project Gutenberg EBook of X\r\n\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\r\n"
       "Call me Ishmael.\r\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\r\nlicence text\r\n")
@@ -64,8 +64,30 @@ def test_empty_folder_offline_says_where_to_put_files(tmp_path, monkeypatch):
     assert str(d) in str(err.value) and ".jsonl" in str(err.value)
 
 
-def test_real_gutenberg_books_lose_their_licence(shared_data, tmp_path):
-    books = sorted((shared_data / "corpus" / "gutenberg").glob("*.txt"))[:3]
+def test_gzipped_files_read_as_their_plain_text_and_a_corrupt_one_is_named(tmp_path):
+    import gzip
+
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir()
+    packed.mkdir()
+    book = "*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nCall me Ishmael.\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\n"
+    lines = '{"text": "one"}\n{"text": "two"}\n'
+    (plain / "a.txt").write_text(book)
+    (plain / "b.jsonl").write_text(lines)
+    (packed / "a.txt.gz").write_bytes(gzip.compress(book.encode()))
+    (packed / "b.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    (packed / "notes.md.gz").write_bytes(gzip.compress(b"not a corpus file"))
+    assert [p.name for p in corpus_files(packed)] == ["a.txt.gz", "b.jsonl.gz"]
+    for f_plain, f_packed in zip(corpus_files(plain), corpus_files(packed)):
+        assert read_documents(f_packed, "text") == read_documents(f_plain, "text")
+    assert read_documents(packed / "a.txt.gz", "text") == ["Call me Ishmael.\n"]
+    (packed / "c.txt.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    with pytest.raises(CorpusError, match=r"c\.txt\.gz: not a valid gzip file"):
+        read_documents(packed / "c.txt.gz", "text")
+
+
+def test_real_gutenberg_books_lose_their_licence(sample_data, tmp_path):
+    books = sorted((sample_data / "corpus").glob("*.txt.gz"))[:3]
     d = tmp_path / "c"
     d.mkdir()
     for b in books:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "dvc.yaml", "params.yaml", "presets", "workflow", "paper/main.tex", "paper/latexmkrc",
-                  "paper/templates", "profiles"]
+                  "paper/templates", "paper/texmf", "profiles"]
 
 
 def make_workspace(dest: Path, preset: str | None = None, corpus: Path | None = None,
@@ -48,10 +48,10 @@ def sh(ws: Path, *cmd: str, timeout: int = 600, ok: bool = True) -> subprocess.C
     return proc
 
 
-def new_clone(dest: Path, shared_data: Path) -> Path:
-    """A fresh checkout: the workflow files and the package, no outputs, no DVC cache."""
-    ws = make_workspace(dest, preset="presets/smoke.yaml", corpus=shared_data / "corpus" / "gutenberg",
-                        superglue=shared_data / "superglue")
+def new_clone(dest: Path, data: Path) -> Path:
+    """A fresh checkout of the smoke preset: the workflow files and the package, no outputs, no DVC
+    cache; `data` holds corpus/ and superglue/ (tests/data, the shipped sample)."""
+    ws = make_workspace(dest, preset="presets/smoke.yaml", corpus=data / "corpus", superglue=data / "superglue")
     shutil.copytree(REPO / "src" / "archscale", ws / "src" / "archscale",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return ws

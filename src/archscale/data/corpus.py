@@ -1,7 +1,7 @@
 """prepare_corpus: raw .txt / .jsonl files -> a document-level train/val split.
 
 Reads every .txt (one document per file) and .jsonl (one document per line, `text_field`) in
-the corpus folder, in sorted name order; strips Project Gutenberg headers and footers, a UTF-8
+the corpus folder, gzip-compressed or not (.txt.gz, .jsonl.gz), in sorted name order; strips Project Gutenberg headers and footers, a UTF-8
 BOM and CRLF line endings; rejects binary or non-UTF-8 input naming the file (and byte offset)
 and a .jsonl line without the text field naming file and line. When the folder is empty it fills
 it from the Hugging Face hub (datasets.load_dataset) if reachable, else stops with a message
@@ -11,6 +11,7 @@ that says where to put the files.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import numpy as np
 
 from archscale.io import atomic_path, get_logger, sha256_file, write_json
 
-SUFFIXES = (".txt", ".jsonl")
+SUFFIXES = (".txt", ".jsonl")  # each also read gzip-compressed (.txt.gz, .jsonl.gz)
 _PG_START = re.compile(r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG EBOOK[^\n]*\n", re.M | re.I)
 _PG_END = re.compile(r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG EBOOK", re.M | re.I)
 _PG_END_OLD = re.compile(r"^End of (the )?Project Gutenberg'?s? ", re.M | re.I)
@@ -53,10 +54,23 @@ def decode(raw: bytes, source: str) -> str:
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
+def kind(path: Path) -> str | None:
+    """".txt" or ".jsonl" for a corpus file (a trailing .gz ignored), None for anything else."""
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    suffix = Path(name).suffix
+    return suffix if suffix in SUFFIXES else None
+
+
 def read_documents(path: Path, text_field: str) -> list[str]:
     """The documents of one corpus file."""
-    text = decode(path.read_bytes(), str(path))
-    if path.suffix == ".txt":
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise CorpusError(f"{path}: not a valid gzip file ({exc})") from exc
+    text = decode(raw, str(path))
+    if kind(path) == ".txt":
         doc = strip_gutenberg(text)
         return [doc] if doc.strip() else []
     docs = []
@@ -77,7 +91,7 @@ def read_documents(path: Path, text_field: str) -> list[str]:
 def corpus_files(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         return []
-    return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+    return sorted(p for p in corpus_dir.iterdir() if p.is_file() and kind(p))
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -92,7 +106,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def missing_data_message(corpus_dir: Path) -> str:
-    return (f"no corpus files (.txt or .jsonl) in {corpus_dir}/ and the Hugging Face hub is not reachable.\n"
+    return (f"no corpus files (.txt or .jsonl, optionally .gz) in {corpus_dir}/ and the Hugging Face hub is not reachable.\n"
             f"Put UTF-8 .txt files (one document each) or .jsonl files (one {{\"text\": ...}} per line) in "
             f"{corpus_dir}/, or run once with network access to download WikiText-103.")
 

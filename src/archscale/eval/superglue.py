@@ -2,7 +2,7 @@
 
 The files are read exactly as the official per-task zips distribute them
 (`<root>/<Task>/{train,val,test}.jsonl`, diagnostics as `<root>/AX-b/AX-b.jsonl`), so a folder
-copied from the zips, from ../shared/data/superglue or written by `fetch_from_hub` reads the same.
+copied from the zips, the sample in tests/data/superglue or one written by `fetch_from_hub` reads the same.
 Every malformed line is an error naming `file:line`, because a silently skipped record changes a
 score without anyone noticing. How records become model inputs lives in `archscale.eval.formats`.
 """
