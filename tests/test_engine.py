@@ -1,12 +1,16 @@
 """The engine factory: a stage started from a process that already runs its own group gets its
-own port (it inherits RANK/MASTER_PORT but must not reuse them)."""
+own port (it inherits RANK/MASTER_PORT but must not reuse them); the lr schedule is the one its
+docstring writes down."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -15,7 +19,7 @@ CHILD = ("from archscale.train.engine import setup_distributed; import os; setup
 
 
 def test_child_of_a_self_initialised_process_picks_a_new_port():
-    from archscale.train.engine import lr_factor, setup_distributed
+    from archscale.train.engine import setup_distributed
 
     info = setup_distributed()
     assert info["world_size"] == 1
@@ -23,4 +27,35 @@ def test_child_of_a_self_initialised_process_picks_a_new_port():
                           env={**os.environ, "PYTHONPATH": SRC})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] != os.environ["MASTER_PORT"]
-    assert lr_factor(0, 100, 0.1, 0.1) == 0.1 and abs(lr_factor(99, 100, 0.1, 0.1) - 0.1) < 1e-3
+
+
+def test_lr_schedule_warms_up_linearly_then_decays_by_cosine_to_the_floor():
+    """lr_factor as written down (steps count from 0): warm-up over W = int(T * warmup_frac) steps
+    rising linearly to the peak, (s + 1) / W; then cosine from 1 to min_ratio over the remaining
+    T - W steps, min_ratio + (1 - min_ratio) * (1 + cos(pi * (s - W) / (T - W))) / 2; then the floor.
+    T = 100, warm-up 20%, floor 0.1: every phase gives a value no other phase gives (0.05 is
+    neither the floor nor the peak), and the expected numbers are worked out by hand below."""
+    from archscale.train.engine import lr_factor
+
+    def f(step: int) -> float:
+        return lr_factor(step, 100, 0.2, 0.1)
+
+    # warm-up: W = 20 steps, step s gives (s + 1) / 20
+    assert f(0) == pytest.approx(0.05, abs=1e-12)
+    assert f(9) == pytest.approx(0.5, abs=1e-12)
+    assert f(19) == pytest.approx(1.0, abs=1e-12)  # the peak is reached on the last warm-up step
+    # cosine over 80 steps: progress 0, 1/4, 1/2, 3/4 at steps 20, 40, 60, 80
+    assert f(20) == pytest.approx(1.0, abs=1e-12)
+    assert f(40) == pytest.approx(0.1 + 0.45 * (1 + math.sqrt(0.5)), abs=1e-12)  # 0.8682
+    assert f(60) == pytest.approx(0.55, abs=1e-12)  # halfway between peak and floor
+    assert f(80) == pytest.approx(0.1 + 0.45 * (1 - math.sqrt(0.5)), abs=1e-12)  # 0.2318
+    # the floor at the end and after it (a resumed or overlong run never goes below min_ratio)
+    assert f(100) == pytest.approx(0.1, abs=1e-12) and f(250) == pytest.approx(0.1, abs=1e-12)
+    assert 0.1 < f(99) < 0.1 + 1e-3
+    # shape: strictly rising through warm-up, never rising after the peak
+    values = [f(s) for s in range(120)]
+    assert all(a < b for a, b in zip(values[:19], values[1:20]))
+    assert all(a >= b for a, b in zip(values[19:], values[20:]))
+    # a constant schedule (min_ratio 1, fine-tuning) is flat after warm-up; no warm-up starts at the peak
+    assert [lr_factor(s, 40, 0.1, 1.0) for s in (3, 4, 20, 39)] == pytest.approx([1.0] * 4, abs=1e-12)
+    assert lr_factor(0, 100, 0.0, 0.1) == pytest.approx(1.0, abs=1e-12)

@@ -144,16 +144,65 @@ def test_record_and_boolq_fixtures_run_end_to_end(runs, tmp_path, arch):
     assert rec["n_train"] == 6 and rec["n_eval"] == 2
 
 
-def test_from_scratch_rebuilds_the_same_architecture_and_runs_are_deterministic(runs, tmp_path):
-    # the tiny "pretrained" model is itself a seeded random init, so --from-scratch must rebuild
-    # exactly its weights: same scores, and the same again on a rerun (fixed seeds)
+def _retrained(runs: Path, tmp_path: Path) -> Path:
+    """A copy of the bert_mlm run whose model/ holds other weights than the run's seeded init (an
+    init under seed 99, standing in for pretrained weights); config.json still says seed 1234."""
+    import shutil
+
+    from transformers import PreTrainedTokenizerFast
+
+    from archscale.data.tokenizer import special_ids
+    from archscale.models.registry import build_model
+
+    run = tmp_path / "runs" / "bert_mlm-t"
+    shutil.copytree(runs / "bert_mlm-t", run)
+    rc = json.loads((run / "config.json").read_text())
+    tok = PreTrainedTokenizerFast.from_pretrained(str(run / "model"))
+    build_model({**rc, "seed": 99}, len(tok), special_ids(tok)).save_pretrained(str(run / "model"))
+    return run
+
+
+def test_from_scratch_is_a_seeded_fresh_init_and_the_default_loads_the_checkpoint(runs, tmp_path):
+    """load_model: the default path returns exactly the checkpoint's tensors; --from-scratch returns
+    tensors of the same names and shapes that are not the checkpoint's (every drawn weight
+    differs) but the run's own seeded init, the same on every call."""
+    from safetensors.torch import load_file
+
+    from archscale.eval.finetune import load_model
+
+    run = _retrained(runs, tmp_path)
+    rc = json.loads((run / "config.json").read_text())
+    ckpt = load_file(str(run / "model" / "model.safetensors"))
+    seeded = load_file(str(runs / "bert_mlm-t" / "model" / "model.safetensors"))  # build_model under seed 1234
+    pre = load_model(run, rc, from_scratch=False)[1].state_dict()
+    scratch = load_model(run, rc, from_scratch=True)[1].state_dict()
+    again = load_model(run, rc, from_scratch=True)[1].state_dict()
+    drawn = [n for n, w in ckpt.items() if w.ndim >= 2]  # embeddings and matrices; norms/biases start constant
+    assert len(drawn) >= 6 and set(ckpt) == set(seeded)
+    for name, w in ckpt.items():
+        assert torch.equal(pre[name], w), f"pretrained path: {name} is not the checkpoint's"
+        assert scratch[name].shape == w.shape and scratch[name].dtype == w.dtype, name
+        assert torch.equal(scratch[name], again[name]), f"scratch init of {name} is not deterministic"
+        assert torch.equal(scratch[name], seeded[name]), f"scratch init of {name} is not the run's seeded init"
+    same = [n for n in drawn if torch.equal(scratch[n], ckpt[n])]
+    assert not same, f"--from-scratch kept checkpoint weights {same}"
+
+
+def test_from_scratch_fine_tunes_the_fresh_init_and_runs_are_deterministic(runs, tmp_path):
+    """finetune_task end to end. On the run whose checkpoint is not its seeded init,
+    --from-scratch must train exactly as the default path does from a checkpoint that IS that init
+    (the original run): same history, to the last digit (so fine-tuning is deterministic too); the
+    default path on the same run starts from its checkpoint and so trains differently."""
     small = {"steps": 6, "eval_every": 3}
     root = _synthetic(tmp_path / "sg")
-    a = _run(runs, "bert_mlm", "RTE", root, tmp_path / "a", ft=small)
-    b = _run(runs, "bert_mlm", "RTE", root, tmp_path / "b", ft=small)
-    c = _run(runs, "bert_mlm", "RTE", root, tmp_path / "c", ft=small, from_scratch=True)
-    assert a["selection"]["history"] == b["selection"]["history"] == c["selection"]["history"]
-    assert c["from_scratch"] and not a["from_scratch"]
+    run = _retrained(runs, tmp_path)
+    pretrained = finetune_task(run, "RTE", {**FT, **small}, root, tmp_path / "p", use_hub=False)
+    scratch = finetune_task(run, "RTE", {**FT, **small}, root, tmp_path / "s", use_hub=False, from_scratch=True)
+    seeded = _run(runs, "bert_mlm", "RTE", root, tmp_path / "i", ft=small)  # checkpoint == seed-1234 init
+    assert scratch["from_scratch"] and not pretrained["from_scratch"]
+    assert scratch["selection"]["history"] == seeded["selection"]["history"]
+    losses = [[h["train_loss"] for h in r["selection"]["history"]] for r in (pretrained, scratch)]
+    assert losses[0] != losses[1], "the default path must start from the checkpoint, not a fresh init"
 
 
 def test_batch_indices_cover_each_epoch_once():

@@ -1,18 +1,16 @@
 """Every architecture: builds at every smoke size, runs forward and backward with a finite loss,
-memorises a fixed batch, saves and loads to identical outputs, and its analytic FLOPs match
+memorises a fixed batch, saves and loads to identical outputs, and its analytic FLOPs equal
 the measured ones."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from test_models_common import (ARCHS, BATCH, SEQ, SMOKE_SIZES, SPECIAL, TGT, VOCAB, build, kind_of, logits,
-                                make_batch, rc_for)
+from test_models_common import (ARCHS, BATCH, SEQ, SMOKE_SIZES, SPECIAL, TEST_SHAPE, TGT, VOCAB, build, kind_of,
+                                logits, make_batch, rc_for)
 
 from archscale.models.flops import analytic_flops_per_token, measured_flops
-from archscale.models.registry import count_params, load_pretrained
+from archscale.models.registry import build_model, count_params, load_pretrained
 
 torch.set_num_threads(1)
 
@@ -67,16 +65,34 @@ def test_save_load_round_trip(arch, tmp_path):
     assert count_params(loaded) == count_params(model)
 
 
+# Every analytic formula counts the same matrix products as FlopCounterMode, so the two agree to
+# the FLOP. An architecture whose formula is only an approximation gets its relative tolerance here,
+# with the reason (none today); every other one must match exactly (float rounding only).
+APPROX_REL: dict[str, tuple[float, str]] = {}
+# The test shape, where d_model = n_heads x d_kv = input length = 32, and a second one in which no two
+# of d_model (48), n_heads x d_kv (36), d_ff (80), the input length (40), the target length (12) and
+# the layer count (3) coincide, so a formula that mixes two of them up shows there (swapping n_ctx
+# for d_model in the attention scores passes the test shape alone). A dropped or extra term is off
+# by at least one FLOP per token in both.
+FLOPS_SHAPES = {"test": (TEST_SHAPE, SEQ),
+                "distinct": ({"n_layers": 3, "d_model": 48, "d_ff": 80, "n_heads": 3, "d_kv": 12, "tokens": 1}, 40)}
+
+
+@pytest.mark.parametrize("shape", sorted(FLOPS_SHAPES))
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_analytic_flops_match_measured(arch):
-    """FlopCounterMode on a real batch vs the architecture's formula, within 10% (all are exact
-    here except where a formula documents an approximation)."""
-    model = build(arch)
+def test_analytic_flops_match_measured(arch, shape):
+    """FlopCounterMode on a real batch vs the architecture's formula: equal up to float rounding
+    (one FLOP per token is a relative error of ~1e-5, the tolerance is 1e-12)."""
+    dims, seq = FLOPS_SHAPES[shape]
+    rc = rc_for(arch, dims, seq_len=seq)
+    model = build_model(rc, VOCAB, SPECIAL)
     kind = kind_of(arch)
-    batch = make_batch(kind)
-    measured = measured_flops(model, batch) / (BATCH * SEQ)
-    analytic = analytic_flops_per_token(rc_for(arch), kind, VOCAB, SEQ, TGT if kind == "encdec" else SEQ)
-    assert math.isclose(measured, analytic, rel_tol=0.10), f"{arch}: measured {measured:.0f}, analytic {analytic:.0f}"
+    measured = measured_flops(model, make_batch(kind, seq=seq))
+    analytic = analytic_flops_per_token(rc, kind, VOCAB, seq, TGT if kind == "encdec" else seq) * BATCH * seq
+    rel, why = APPROX_REL.get(arch, (1e-12, "exact"))
+    assert measured == pytest.approx(analytic, rel=rel, abs=0), (
+        f"{arch} ({shape} shape, {why}): measured {measured / (BATCH * seq)!r} FLOPs/token, "
+        f"analytic {analytic / (BATCH * seq)!r}")
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
