@@ -1,8 +1,9 @@
 """Figures: every script writes PDF + PNG, the same bytes from the same inputs, no timestamps,
-and an annotated figure (not a crash) when its inputs are missing."""
+an annotated figure (not a crash) when its inputs are missing, and draws the fitted values."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,11 +54,115 @@ def test_every_figure_is_byte_reproducible(tmp_path, fitted):
         assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf, name
 
 
-def test_missing_inputs_give_annotated_figures(tmp_path):
-    """No summary, no fits, no curves: every figure is still written (the paper still builds)."""
-    draw_all(tmp_path / "out", tmp_path / "no_fits", summary=tmp_path / "absent.csv", runs=tmp_path / "no_runs")
+# What each figure says in every panel when its inputs are missing (archscale.figures.common.no_data).
+NO_DATA = {
+    "upstream_vs_flops": "no runs with both train_flops and neg_log_ppl",
+    "pareto": "in this preset\n(no run was",
+    "scaling_per_arch": "no runs with neg_log_ppl in this preset",
+    "downstream_scaling": "no runs with downstream_avg in this preset",
+    "depth_scan": "no depth-scan runs with",
+    "width_scan": "no width-scan runs with",
+    "lc_frontier": "L(C) not fitted (no fits/lc_frontier.json)",
+    "learning_curves": "no learning curves under",
+    "fit_residuals": "law not fitted for any architecture",
+    "prediction_check": "prediction check not run",
+}
+
+
+def drawn(monkeypatch, name: str, args: list[str]):
+    """Draw one figure in this process; returns the matplotlib Figure it saved (caught at
+    plt.close, which `save` calls last), to read what was drawn."""
+    import matplotlib.pyplot as plt
+
+    saved = []
+    with monkeypatch.context() as m:
+        m.setattr(plt, "close", saved.append)
+        assert figure_main([name, *args]) == 0
+    assert len(saved) == 1, f"{name}: expected one saved figure, got {saved}"
+    return saved[0]
+
+
+def texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_visible()]
+
+
+def test_missing_inputs_give_annotated_figures(tmp_path, monkeypatch):
+    """No summary, no fits, no curves: every figure is still written (the paper still builds), and
+    every panel it draws says what is missing and plots nothing."""
+    import matplotlib.pyplot as plt
+
+    assert set(NO_DATA) == set(FIGURES), "every figure needs its no-data message here"
+    out = tmp_path / "out"
+    args = ["--summary", str(tmp_path / "absent.csv"), "--runs-dir", str(tmp_path / "no_runs"),
+            "--fits-dir", str(tmp_path / "no_fits"), "--out-dir", str(out)]
     for name in FIGURES:
-        assert (tmp_path / "out" / f"{name}.pdf").stat().st_size > 1000, name
+        fig = drawn(monkeypatch, name, args)
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert panels, name
+        for ax in panels:
+            assert any(NO_DATA[name] in t for t in texts(ax)), f"{name}: panel {ax.get_title()!r} says {texts(ax)}"
+            assert not ax.lines and not ax.collections, f"{name}: a panel without inputs plots something"
+        plt.close(fig)
+        assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG"), name
+
+
+def test_fitted_figures_draw_and_annotate_the_fitted_values(fitted, tmp_path, monkeypatch):
+    """scaling_per_arch: a panel per non-reference architecture, titled with it, whose dots are its
+    grid runs' (FLOPs, neg. log-ppl) from summary.csv, whose line is the fitted power law and whose
+    label is alpha_F_U of fits/slopes.json. lc_frontier: a panel per architecture with one learning
+    curve per run, the frontier of fits/lc_frontier.json as dots, both fitted laws as lines and
+    their alpha_C and E in the label."""
+    import csv
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from archscale.analysis import REFERENCE_ARCH
+    from archscale.figures.common import arch_label
+
+    args = ["--summary", str(FIXTURE / "summary.csv"), "--runs-dir", str(FIXTURE / "runs"), "--fits-dir", str(fitted),
+            "--out-dir", str(tmp_path)]
+    rows = [r for r in csv.DictReader((FIXTURE / "summary.csv").open()) if not r["scan"]]
+
+    slopes = json.loads((fitted / "slopes.json").read_text())["groups"]
+    fig = drawn(monkeypatch, "scaling_per_arch", args)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    archs = sorted({r["arch"] for r in rows} - {REFERENCE_ARCH})
+    assert [ax.get_title() for ax in panels] == [arch_label(a) for a in archs]
+    for ax, arch in zip(panels, archs):
+        fit = slopes[arch]["alpha_F_U"]
+        assert f"$\\alpha$ = {fit['alpha']:.3f}" in texts(ax), texts(ax)
+        pts = sorted((float(r["train_flops"]), float(r["neg_log_ppl"])) for r in rows if r["arch"] == arch)
+        (dots,) = [ln for ln in ax.lines if ln.get_linestyle() == "None"]
+        assert list(zip(dots.get_xdata(), dots.get_ydata())) == pts
+        (law,) = [ln for ln in ax.lines if ln.get_linestyle() == "-" and ln.get_label() != arch_label(REFERENCE_ARCH)]
+        xs = np.asarray(law.get_xdata())
+        assert xs[0] == pts[0][0] and xs[-1] == pts[-1][0]
+        assert np.allclose(law.get_ydata(), -np.exp(fit["intercept"]) * xs ** -fit["alpha"], rtol=1e-12, atol=0)
+    plt.close(fig)
+
+    lc = json.loads((fitted / "lc_frontier.json").read_text())["groups"]
+    fig = drawn(monkeypatch, "lc_frontier", args)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [arch_label(a) for a in lc]
+    for ax, (arch, g) in zip(panels, lc.items()):
+        pure = {k: v["value"] for k, v in g["pure"]["params"].items()}
+        off = {k: v["value"] for k, v in g["offset"]["params"].items()}
+        label = (f"pure: $\\alpha_C$ = {pure['alpha_C']:.3f}\n"
+                 f"with E: $\\alpha_C$ = {off['alpha_C']:.3f}, E = {off['E']:.2f}")
+        assert label in texts(ax), texts(ax)
+        (front,) = ax.collections
+        assert np.array_equal(front.get_offsets(), [[c, loss] for c, loss, _ in g["frontier"]])
+        curves = [ln for ln in ax.lines if ln.get_linestyle() == "-" and ln.get_linewidth() == 0.7]
+        assert len(curves) == sum(r["arch"] == arch for r in rows) == g["n_runs"]
+        (dashed,) = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+        (solid,) = [ln for ln in ax.lines if ln.get_linestyle() == "-" and ln.get_linewidth() == 1.0]
+        c = np.asarray(dashed.get_xdata())
+        assert c[0] == g["frontier"][0][0] and c[-1] == g["frontier"][-1][0]
+        assert np.allclose(dashed.get_ydata(), (pure["C_c"] / c) ** pure["alpha_C"], rtol=1e-12, atol=0)
+        assert np.allclose(solid.get_ydata(), off["E"] + (off["C_c"] / c) ** off["alpha_C"], rtol=1e-12, atol=0)
+    plt.close(fig)
 
 
 def test_unknown_figure_is_an_error(capsys):

@@ -69,7 +69,9 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, height: float | None = None, *
 
 
 def save(fig: Any, out_dir: str | Path, name: str) -> list[Path]:
-    """Write name.pdf and name.png atomically, with no timestamps or software strings."""
+    """Write name.pdf and name.png atomically, with no timestamps or software strings; tick labels
+    that would print over each other are thinned first (declutter_tick_labels)."""
+    declutter_tick_labels(fig)
     out = []
     for ext, meta in (("pdf", PDF_METADATA), ("png", PNG_METADATA)):
         buf = io.BytesIO()
@@ -79,6 +81,108 @@ def save(fig: Any, out_dir: str | Path, name: str) -> list[Path]:
         out.append(path)
     plt.close(fig)
     return out
+
+
+def _tick_key(value: float) -> float:
+    return float(f"{value:.9g}")
+
+
+def tick_label_boxes(axis: Any, renderer: Any) -> list[tuple[float, bool, str, Any]]:
+    """(location, is_major, text, window extent) of every tick label `axis` draws: visible, not
+    empty, inside the view interval (locators also return ticks beyond it, never drawn). Labels
+    turned by an angle other than a multiple of 90 degrees are left out: their box, aligned with the
+    axes, is no measure of where the text lies."""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = 1e-9 * max(abs(lo), abs(hi), 1e-300)
+    out = []
+    for major in (True, False):
+        locs = axis.get_majorticklocs() if major else axis.get_minorticklocs()
+        ticks = axis.get_major_ticks(len(locs)) if major else axis.get_minor_ticks(len(locs))
+        for loc, tick in zip(locs, ticks):
+            if not lo - tol <= loc <= hi + tol:
+                continue
+            for label in (tick.label1, tick.label2):
+                if label.get_visible() and label.get_text() and label.get_rotation() % 90 == 0:
+                    out.append((float(loc), major, label.get_text(), label.get_window_extent(renderer)))
+    return out
+
+
+def _overlap(a: Any, b: Any, pad: float) -> bool:
+    return a.x0 < b.x1 + pad and b.x0 < a.x1 + pad and a.y0 < b.y1 + pad and b.y0 < a.y1 + pad
+
+
+def tick_label_overlaps(fig: Any, pad: float = 0.0) -> list[tuple[str, str, str, str]]:
+    """(panel title, axis, label, label) for every two tick labels of one axis that overlap (closer
+    than `pad` pixels) in the drawn figure; empty when every label is readable."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            boxes = tick_label_boxes(axis, renderer)
+            out += [(ax.get_title(), which, boxes[i][2], boxes[j][2]) for i in range(len(boxes))
+                    for j in range(i + 1, len(boxes)) if _overlap(boxes[i][3], boxes[j][3], pad)]
+    return out
+
+
+class _Thinned:
+    """A tick formatter that leaves some tick values unlabelled and defers to the original for the
+    rest (shared axes share one formatter: the blanked values of each are merged)."""
+
+    def __init__(self, inner: Any) -> None:
+        from matplotlib.ticker import FuncFormatter
+
+        self.inner, self.blank = inner, set()
+        self.formatter = FuncFormatter(self)
+
+    def __call__(self, value: float, pos: int | None = None) -> str:
+        return "" if _tick_key(value) in self.blank else self.inner(value, pos)
+
+
+def declutter_tick_labels(fig: Any, pad: float = 2.0) -> None:
+    """Leave out tick labels that would overlap another one on the same axis, whatever the panel
+    width: major ticks (powers of ten on a log axis) first, then minor ones, round values (5) before
+    others (5.5), in axis order, each only where it fits beside those kept. A log axis spanning few
+    decades in a narrow panel of a grid otherwise prints '2x10^13' over '5x10^13'; a fixed tick
+    count would fit one grid size and not another."""
+    from matplotlib.ticker import FixedFormatter
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            if isinstance(axis.get_major_formatter(), FixedFormatter):
+                continue  # names (categories) are never left out; their figure turns them instead
+            boxes = tick_label_boxes(axis, renderer)
+            if not any(_overlap(boxes[i][3], boxes[j][3], pad) for i in range(len(boxes)) for j in range(i)):
+                continue
+            kept: list[Any] = []
+            for loc, major, _text, box in sorted(boxes, key=lambda b: (not b[1], _digits(b[0]), b[0])):
+                if any(_overlap(box, k, pad) for k in kept):
+                    _thinned(axis, major).blank.add(_tick_key(loc))
+                else:
+                    kept.append(box)
+
+
+def _digits(value: float) -> int:
+    """Significant digits of a tick value (5 and 5e13: 1; 2.5: 2): round values are labelled first."""
+    if value == 0 or not math.isfinite(value):
+        return 1
+    mantissa = abs(value) / 10 ** math.floor(math.log10(abs(value)))
+    return len(f"{mantissa:.6g}".replace(".", "").rstrip("0")) or 1
+
+
+def _thinned(axis: Any, major: bool) -> _Thinned:
+    """The axis's major or minor formatter, wrapped once in a _Thinned."""
+    func = getattr((axis.major if major else axis.minor).formatter, "func", None)
+    if not isinstance(func, _Thinned):
+        func = _Thinned((axis.major if major else axis.minor).formatter)
+        (axis.set_major_formatter if major else axis.set_minor_formatter)(func.formatter)
+    return func
 
 
 def no_data(ax: Any, message: str) -> None:
@@ -162,23 +266,59 @@ DOWNSTREAM_LABEL = "downstream: SuperGLUE average (score, 0-100)"
 
 
 def panel_grid(n: int, *, max_cols: int = 4, **kw: Any):
-    """A grid of ``n`` small panels sized for one page (extra cells hidden); returns fig, axes list."""
+    """A grid of ``n`` small panels sized for one page (extra cells hidden); returns fig, axes list.
+
+    Each row gets its panels' height (3:4 of their width) plus room for a title and tick labels, so
+    panels keep their size however many rows there are (19 architectures: 4 rows of 5). Label the
+    axes with grid_labels: one x and one y label for the whole grid."""
     ncols = max(1, min(n, max_cols if n <= 12 else 5))
     nrows = max(1, -(-n // ncols))
     width = STYLE["figure.figsize"][0]
-    fig, axes = new_figure(ncols, nrows, height=min(8.6, 0.8 * width / ncols * nrows + 0.5), **kw)
+    fig, axes = new_figure(ncols, nrows, height=min(9.0, nrows * (0.75 * width / ncols + 0.45) + 0.6), **kw)
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[: max(n, 1)]
 
 
+GRID_LABEL_SIZE = 8
+
+
+def grid_labels(fig: Any, axes: list, xlabel: str, ylabel: str) -> None:
+    """Axis labels of a panel grid: once for the whole figure (centred below and left of the panels),
+    not on every panel, where a long label is wider than a narrow panel and runs into the next one;
+    a single panel is labelled as usual. Call figure_legend after it (it places the x label)."""
+    if len(axes) == 1:
+        axes[0].set_xlabel(xlabel, fontsize=GRID_LABEL_SIZE)
+        axes[0].set_ylabel(ylabel, fontsize=GRID_LABEL_SIZE)
+        return
+    fig.supxlabel(xlabel, fontsize=GRID_LABEL_SIZE, va="bottom")
+    fig.supylabel(ylabel, fontsize=GRID_LABEL_SIZE, x=0.0, ha="left")
+
+
+def panel_text_size(ax: Any, size: float = 7.0) -> float:
+    """Font size for text inside a panel: smaller in a grid of four or more columns."""
+    spec = ax.get_subplotspec()
+    ncols = spec.get_gridspec().ncols if spec is not None else 1
+    return size if ncols < 4 else size - 1.5
+
+
 def figure_legend(fig: Any, handles: list, labels: list[str]) -> None:
-    """One legend for the whole figure, below the panels, in as many columns as fit."""
+    """One legend for the whole figure, below the panels (and below the shared x label of a panel
+    grid), in as many columns as fit; then the layout."""
+    bottom = 0.0
+    xlabel = getattr(fig, "_supxlabel", None)
     if handles:
-        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, -0.02), frameon=False,
-                   ncol=min(len(labels), 6), fontsize=STYLE["legend.fontsize"])
-        fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 6), 1, 1))
+        legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, -0.02), frameon=False,
+                            ncol=min(len(labels), 6), fontsize=STYLE["legend.fontsize"])
+        bottom = 0.04 + 0.03 * ((len(labels) - 1) // 6)
+        if xlabel is not None:
+            box = legend.get_window_extent(fig.canvas.get_renderer()).transformed(fig.transFigure.inverted())
+            bottom = max(bottom, box.y1 + 0.01)
+    if xlabel is not None:  # tight_layout keeps a pad (1.08 font sizes) on each side: take the lower one
+        xlabel.set_y(bottom + 1.08 * STYLE["font.size"] / 72 / fig.get_figheight())
+    if bottom:
+        fig.tight_layout(rect=(0, bottom, 1, 1))
     else:
         fig.tight_layout()
 

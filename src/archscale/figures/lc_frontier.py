@@ -12,7 +12,8 @@ from archscale.analysis.curves import compute_of
 from archscale.analysis.lc import predict_offset, predict_pure
 from archscale.analysis.table import number
 from archscale.figures.common import (
-    arch_label, colors, figure_legend, load_curves, load_fit, log_axis, new_figure, no_data, panel_grid, parser, save,
+    arch_label, colors, figure_legend, grid_labels, load_curves, load_fit, log_axis, new_figure, no_data, panel_grid,
+    panel_text_size, parser, save,
 )
 
 NAME = "lc_frontier"
@@ -52,17 +53,15 @@ def draw(fit: dict | None, runs_dir: str, out_dir: str) -> list:
             handles.setdefault(r"$(C_c/C)^{\alpha_C}$", h1)
             handles.setdefault(r"$E + (C_c/C)^{\alpha_C}$", h2)
             ax.text(0.04, 0.04, f"pure: $\\alpha_C$ = {pure['alpha_C']:.3f}\nwith E: $\\alpha_C$ = {off['alpha_C']:.3f}, E = {off['E']:.2f}",
-                    transform=ax.transAxes, ha="left", va="bottom", fontsize=6.5)
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=panel_text_size(ax, 6.5))
         else:
-            ax.text(0.97, 0.95, f"not fittable:\n{g.get('reason', '')}", transform=ax.transAxes, ha="right", va="top", fontsize=6.5)
+            ax.text(0.97, 0.95, f"not fittable:\n{g.get('reason', '')}", transform=ax.transAxes, ha="right", va="top",
+                    fontsize=panel_text_size(ax, 6.5), wrap=True)
         ax.set_title(arch_label(arch), pad=3)
         log_axis(ax, "x")
         log_axis(ax, "y")
     xlabel = "compute C = 6ND (FLOPs)" if axis == "6nd" else "training compute C (FLOPs)"
-    for ax in axes:
-        ax.set_xlabel(xlabel, fontsize=7.5)
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("validation loss (nats/token)", fontsize=7.5)
+    grid_labels(fig, axes, xlabel, "validation loss (nats/token)")
     figure_legend(fig, list(handles.values()), list(handles))
     return save(fig, out_dir, NAME)
 

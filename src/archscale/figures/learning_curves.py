@@ -1,5 +1,6 @@
 """Validation loss against training compute for every run, one panel per architecture, sizes
-from light to dark; scan runs dashed. Log-log, where a power law is a line."""
+from dark to light (one colour per size in every panel, one legend); scan runs dotted. Log-log,
+where a power law is a line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 import matplotlib.pyplot as plt
 
 from archscale.figures.common import (
-    FLOPS_LABEL, arch_label, load_curves, load_summary, log_axis, new_figure, no_data, panel_grid, parser, save,
+    FLOPS_LABEL, arch_label, figure_legend, grid_labels, load_curves, load_summary, log_axis, new_figure, no_data,
+    panel_grid, parser, save,
 )
 from archscale.analysis.table import number
 
@@ -26,26 +28,31 @@ def draw(rows: list[dict[str, str]], runs_dir: str, out_dir: str) -> list:
         no_data(axes[0][0], f"no learning curves under {runs_dir}")
         return save(fig, out_dir, NAME)
     fig, axes = panel_grid(len(by_arch), sharey=True)
+    # one colour per size of the grid, the same in every panel, smallest to largest: one legend
+    smallest: dict[str, float] = {}
+    for members in by_arch.values():
+        for r in members:
+            if not r.get("scan"):
+                size = r.get("size", "")
+                smallest[size] = min(smallest.get(size, float("inf")), number(r, "params") or 0.0)
+    sizes = sorted(smallest, key=lambda s: (smallest[s], s))
     cmap = plt.get_cmap("viridis")
+    color = {s: cmap(0.85 * i / max(1, len(sizes) - 1)) for i, s in enumerate(sizes)}
+    handles: dict[str, object] = {}
     for ax, (arch, members) in zip(axes, sorted(by_arch.items())):
         members.sort(key=lambda r: (bool(r.get("scan")), number(r, "params") or 0.0))
-        grid = [r for r in members if not r.get("scan")]
-        scans = [r for r in members if r.get("scan")]
-        for r in grid + scans:
+        for r in members:
             pts = curves[r["run"]]
             scan = bool(r.get("scan"))
-            color = "0.55" if scan else cmap(0.85 * grid.index(r) / max(1, len(grid) - 1))
-            label = ("scan runs" if r is scans[0] else None) if scan else r.get("size", "")
-            ax.plot([p["flops"] for p in pts], [p["loss"] for p in pts], ":" if scan else "-", color=color, lw=1.0, label=label)
+            (h,) = ax.plot([p["flops"] for p in pts], [p["loss"] for p in pts], ":" if scan else "-",
+                           color="0.55" if scan else color[r.get("size", "")], lw=1.0)
+            handles.setdefault("scan runs" if scan else r.get("size", ""), h)
         ax.set_title(arch_label(arch), pad=3)
         log_axis(ax, "x")
         log_axis(ax, "y")
-        ax.legend(fontsize=6, frameon=False, loc="lower left", ncol=1 + len(grid) // 6)
-    for ax in axes:
-        ax.set_xlabel(FLOPS_LABEL, fontsize=7.5)
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("validation loss (nats/token)", fontsize=7.5)
-    fig.tight_layout()
+    grid_labels(fig, axes, FLOPS_LABEL, "validation loss (nats/token)")
+    order = [s for s in sizes if s in handles] + (["scan runs"] if "scan runs" in handles else [])
+    figure_legend(fig, [handles[k] for k in order], order)
     return save(fig, out_dir, NAME)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from archscale.figures.common import (
-    FLOPS_LABEL, REFERENCE_ARCH, UPSTREAM_LABEL, arch_label, by_arch, colors, figure_legend, load_fit,
-    load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, parser, save,
+    FLOPS_LABEL, REFERENCE_ARCH, UPSTREAM_LABEL, arch_label, by_arch, colors, figure_legend, grid_labels, load_fit,
+    load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, panel_text_size, parser, save,
 )
 
 NAME = "scaling_per_arch"
@@ -39,18 +39,15 @@ def draw_scaling(rows: list[dict[str, str]], slopes: dict[str, Any] | None, out_
             xs = np.geomspace(min(p[0] for p in pts), max(p[0] for p in pts), 50)
             line = np.exp(fit["intercept"]) * xs ** (-fit["alpha"] if negate else fit["alpha"])
             ax.plot(xs, sign * line, "-", color=col[arch], lw=1.2)
-            ax.text(0.04, 0.92, f"$\\alpha$ = {fit['alpha']:.3f}", transform=ax.transAxes, fontsize=7, va="top")
+            ax.text(0.04, 0.92, f"$\\alpha$ = {fit['alpha']:.3f}", transform=ax.transAxes, fontsize=panel_text_size(ax),
+                    va="top")
         else:
-            ax.text(0.04, 0.92, "not fittable", transform=ax.transAxes, fontsize=7, va="top", color="0.4")
+            ax.text(0.04, 0.92, "not fittable", transform=ax.transAxes, fontsize=panel_text_size(ax), va="top", color="0.4")
         ax.set_title(arch_label(arch), pad=3)
         log_axis(ax, "x")
         if not negate:  # D itself follows the power law: log-log makes the fit a line
             log_axis(ax, "y")
-    for ax in axes:
-        if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
-            ax.set_xlabel(FLOPS_LABEL, fontsize=7.5)
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel(ylabel, fontsize=7.5)
+    grid_labels(fig, axes, FLOPS_LABEL, ylabel)
     handles = [h for h in axes[0].get_lines() if h.get_label() == arch_label(REFERENCE_ARCH)][:1]
     figure_legend(fig, handles, [f"{arch_label(REFERENCE_ARCH)} (reference)"] if handles else [])
     return save(fig, out_dir, name)
