@@ -71,6 +71,25 @@ def _transfer_macros(m: Macros, rows: list[Row]) -> None:
     m.add("MedianTransferGain", fixed(statistics.median(gains), 1) if gains else NA)
 
 
+def _section_macros(m: Macros, rows: list[Row]) -> None:
+    """yes/no switches for the parts of the paper a preset may have no runs for: main.tex leaves out
+    a figure, table or sentence whose switch is `no` (``\\IfYes{\\HasDepthScan}{...}{}``) instead of
+    printing an empty placeholder. A summary without scan rows (the default and smoke presets) has
+    no depth or width scan; one without downstream scores no downstream figure; one without
+    ``scratch_*`` scores no transfer table (Table 3)."""
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    scans = {r.get("scan", "") for r in rows}
+    scratch = tasks_of(rows, "scratch_")
+    m.add("HasDepthScan", yes("depth" in scans))
+    m.add("HasWidthScan", yes("width" in scans))
+    m.add("HasScan", yes(bool(scans - {""})))
+    m.add("HasDownstream", yes(any(number(r, "downstream_avg") is not None for r in rows)))
+    m.add("HasTransfer", yes(any(number(r, f"score_{t}") is not None and number(r, f"scratch_{t}") is not None
+                                 for r in rows for t in scratch)))
+
+
 def _slope_macros(m: Macros, slopes: dict[str, Any] | None) -> None:
     groups = (slopes or {}).get("groups", {})
     m.add("CILevel", str(round(100 * (slopes or {}).get("ci_level", 0.95))))
@@ -93,6 +112,7 @@ def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> lis
     m = Macros()
     _run_macros(m, rows)
     _transfer_macros(m, rows)
+    _section_macros(m, rows)
     _slope_macros(m, fits.get("slopes"))
     from archscale.analysis.report import fit_macros
 
