@@ -10,7 +10,9 @@ rule pretrain:
     output:
         metrics="results/runs/{run}/metrics.json",
         curve="results/runs/{run}/curve.csv",
-        config="results/runs/{run}/config.json",
+        # in the HTML report (`snakemake --report`), one subcategory per architecture
+        config=report("results/runs/{run}/config.json", caption="../report/run_config.rst", category="Runs",
+                      subcategory=lambda wc: cfg.split_run(wc.run)[0], labels={"run": "{run}"}),
         model=directory("results/runs/{run}/model"),
     params:
         params_slice=get_params_slice("pretrain"),

@@ -13,6 +13,29 @@ FIGURES = ["upstream_vs_flops", "pareto", "scaling_per_arch", "downstream_scalin
            "lc_frontier", "learning_curves", "fit_residuals", "prediction_check"]
 TABLES = list(TABLE_OUTPUTS)  # every file `archscale tables` writes
 
+# `snakemake --report report.html` (Snakemake's HTML report, described by workflow/report/workflow.rst):
+# report() marks outputs for it, with a caption (workflow/report/, relative to this file) and a
+# category; it adds no job and no output (dvc.yaml mirrors the DAG). What a preset has no runs for
+# is left out of the report: its rule still runs and draws a placeholder ("no depth-scan runs"),
+# so the DAG is the same for every preset, and the paper leaves the same sections out
+# (\HasDepthScan etc. in paper/generated/macros.tex).
+SCAN_KINDS = {cfg.resolve_run(PARAMS, run)["scan"] for run in RUNS} - {""}  # "depth", "width"
+IN_REPORT = {
+    "depth_scan": "depth" in SCAN_KINDS,
+    "width_scan": "width" in SCAN_KINDS,
+    "downstream_scaling": bool(FT_TASKS),
+    "table3_transfer": bool(SCRATCH_TASKS),
+}
+REPORT_DIR = "../report"
+
+
+def reported(path, caption, category, subcategory=None, labels=None, item=None):
+    """`path` marked for the HTML report, unless `item` is one this preset has no runs for."""
+    if not IN_REPORT.get(item, True):
+        return path
+    return report(path, caption=f"{REPORT_DIR}/{caption}", category=category, subcategory=subcategory,
+                  labels=labels)
+
 
 def get_fit_files(wildcards=None):
     return [f"results/fits/{name}.json" for name in FIT_LAWS]
@@ -29,8 +52,8 @@ rule collect:
         finetune=expand("results/finetune/{run}/{task}/metrics.json", run=RUNS, task=FT_TASKS),
         scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=RUNS, task=SCRATCH_TASKS),
     output:
-        summary="results/summary.csv",
-        throughput="results/throughput.csv",
+        summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),
+        throughput=reported("results/throughput.csv", "throughput.rst", "Tables", "Runs and timings"),
     params:
         params_slice=get_params_slice("collect"),
     log:
@@ -46,7 +69,7 @@ rule fit_law:
         summary="results/summary.csv",
         curves=get_curves,
     output:
-        "results/fits/{fit}.json",
+        reported("results/fits/{fit}.json", "fit.rst", "Fits"),
     params:
         law=lambda wc: FIT_LAWS[wc.fit],
     wildcard_constraints:
@@ -70,7 +93,7 @@ for _figure in FIGURES:
             curves=get_curves(),
         output:
             pdf=f"figures/{_figure}.pdf",
-            png=f"figures/{_figure}.png",
+            png=reported(f"figures/{_figure}.png", f"figures/{_figure}.rst", "Figures", item=_figure),
         params:
             figure=_figure,
         log:
@@ -89,7 +112,8 @@ rule render_tables:
         fits=get_fit_files(),
         templates=expand("paper/templates/{table}.tex.j2", table=TABLES),
     output:
-        expand("paper/generated/{table}.tex", table=TABLES),
+        [reported(f"paper/generated/{table}.tex", f"tables/{table}.rst", "Tables", "LaTeX (paper)", item=table)
+         for table in TABLES],
     log:
         "results/logs/render_tables.log",
     benchmark:
@@ -104,6 +128,8 @@ rule build_paper:
         tex="paper/main.tex",
         tables=expand("paper/generated/{table}.tex", table=TABLES),
         figures=expand("figures/{figure}.pdf", figure=FIGURES),
+        texmf="paper/texmf/booktabs.sty",
+        engine=get_tex_engine,
     output:
         "paper/build/main.pdf",
     log:
@@ -111,5 +137,4 @@ rule build_paper:
     benchmark:
         "results/logs/build_paper.benchmark.tsv"
     shell:
-        'echo "SLURM_JOB_ID=${{SLURM_JOB_ID:-none}}" > {log}; cd paper && FORCE_SOURCE_DATE=1'
-        " latexmk -pdf -outdir=build main.tex >> ../{log} 2>&1"
+        "archscale paper --tex {input.tex} --out {output} --log {log} 2>> {log}"
