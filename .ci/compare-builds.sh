@@ -5,7 +5,7 @@
 # file (sha256 of each side) and fails on a differing, missing or extra file, or when nothing matched.
 # Timings (results/throughput.csv, metrics.json, curve.csv wall_s) and checkpoints are left out on
 # purpose: they hold wall-clock measurements. So is Table 1 (paper/generated/table1_runs.tex), as
-# long as its steps/s column is measured throughput (DESIGN.md), and the PDF that includes it.
+# long as its steps/s column is measured throughput (docs/design.md), and the PDF that includes it.
 #
 # usage: .ci/compare-builds.sh BUILD_A BUILD_B
 # env:   SKIP="paper/generated/table1_runs.tex"   space-separated files listed but not compared

@@ -1,4 +1,4 @@
-"""pretrain end to end on a tiny corpus: the DESIGN.md metrics contract, and a clean failure on NaN."""
+"""pretrain end to end on a tiny corpus: the docs/design.md metrics contract, and a clean failure on NaN."""
 
 from __future__ import annotations
 

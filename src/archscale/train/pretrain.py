@@ -1,7 +1,7 @@
 """pretrain: one run = one architecture x one size, trained through a DeepSpeed engine.
 
 Writes results/runs/<run>/: config.json (resolved config), curve.csv (step, tokens, flops,
-train_loss, val_loss, lr, wall_s), metrics.json (DESIGN.md contract), model/ (save_pretrained
+train_loss, val_loss, lr, wall_s), metrics.json (docs/design.md contract), model/ (save_pretrained
 export with the tokenizer), ckpt/ (resumable, checksummed). Batches are a pure function of
 (seed, step), so a resumed run sees exactly the data an uninterrupted one would. A SIGTERM
 (Slurm preemption) writes a checkpoint at the next step boundary and exits with status 143.
