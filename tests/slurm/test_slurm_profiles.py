@@ -84,12 +84,13 @@ def dry_run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> tup
 
 
 def fake_sinfo(tmp_path: Path, gres: str) -> dict[str, str]:
-    """PATH with an `sinfo` that reports `gres` for the %G field: a cluster we do not have."""
+    """PATH with an `sinfo` that reports `gres` for the %G field: a cluster we do not have. It has a
+    `squeue` too: the Slurm executor plugin, on import, requires squeue or sacct wherever sinfo exists."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    script = bin_dir / "sinfo"
-    script.write_text(f"#!/bin/sh\necho '{gres}'\n")
-    script.chmod(0o755)
+    for tool, body in (("sinfo", f"echo '{gres}'"), ("squeue", "exit 0")):
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
