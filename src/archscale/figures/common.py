@@ -111,6 +111,11 @@ def _overlap(a: Any, b: Any, pad: float) -> bool:
     return a.x0 < b.x1 + pad and b.x0 < a.x1 + pad and a.y0 < b.y1 + pad and b.y0 < a.y1 + pad
 
 
+def _overlapping_pairs(boxes: list, pad: float) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of the tick_label_boxes entries whose labels overlap."""
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if _overlap(boxes[i][3], boxes[j][3], pad)]
+
+
 def tick_label_overlaps(fig: Any, pad: float = 0.0) -> list[tuple[str, str, str, str]]:
     """(panel title, axis, label, label) for every two tick labels of one axis that overlap (closer
     than `pad` pixels) in the drawn figure; empty when every label is readable."""
@@ -122,8 +127,7 @@ def tick_label_overlaps(fig: Any, pad: float = 0.0) -> list[tuple[str, str, str,
             continue
         for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             boxes = tick_label_boxes(axis, renderer)
-            out += [(ax.get_title(), which, boxes[i][2], boxes[j][2]) for i in range(len(boxes))
-                    for j in range(i + 1, len(boxes)) if _overlap(boxes[i][3], boxes[j][3], pad)]
+            out += [(ax.get_title(), which, boxes[i][2], boxes[j][2]) for i, j in _overlapping_pairs(boxes, pad)]
     return out
 
 
@@ -158,7 +162,7 @@ def declutter_tick_labels(fig: Any, pad: float = 2.0) -> None:
             if isinstance(axis.get_major_formatter(), FixedFormatter):
                 continue  # names (categories) are never left out; their figure turns them instead
             boxes = tick_label_boxes(axis, renderer)
-            if not any(_overlap(boxes[i][3], boxes[j][3], pad) for i in range(len(boxes)) for j in range(i)):
+            if not _overlapping_pairs(boxes, pad):
                 continue
             kept: list[Any] = []
             for loc, major, _text, box in sorted(boxes, key=lambda b: (not b[1], _digits(b[0]), b[0])):
