@@ -131,14 +131,21 @@ def test_smoke_real_cb_copa_rte_with_diagnostics(runs, sample_data, tmp_path, ar
         assert set(rec["metrics"]) == set(sg.spec(diag).metrics)
 
 
-def test_missing_train_split_and_missing_task_are_reported_unavailable(runs, tmp_path, monkeypatch):
+def test_missing_task_fails_its_job_unless_allowed(runs, tmp_path, monkeypatch):
+    """A task that cannot be had is an error naming the task and the key, with nothing written; only
+    a task listed in finetune.allow_missing yields an "unavailable" record."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from archscale.eval.finetune import TaskUnavailable
+
     root = tmp_path / "superglue"  # BoolQ as distributed here: val only, no train split
     (root / "BoolQ").mkdir(parents=True)
     (root / "BoolQ" / "val.jsonl").write_text((FIXTURES / "BoolQ" / "val.jsonl").read_text())
-    boolq = _run(runs, "gpt2", "BoolQ", root, tmp_path)
+    with pytest.raises(TaskUnavailable, match=r"BoolQ is unavailable: .*BoolQ/train.jsonl.*finetune.allow_missing"):
+        _run(runs, "gpt2", "BoolQ", root, tmp_path, ft={"allow_missing": ["ReCoRD"]})
+    assert not (tmp_path / "gpt2-t" / "BoolQ").exists()
+    boolq = _run(runs, "gpt2", "BoolQ", root, tmp_path, ft={"allow_missing": ["BoolQ"]})
     assert boolq["status"] == "unavailable" and boolq["score"] is None and "BoolQ/train.jsonl" in boolq["reason"]
-    record = _run(runs, "gpt2", "ReCoRD", tmp_path / "empty", tmp_path)
+    record = _run(runs, "gpt2", "ReCoRD", tmp_path / "empty", tmp_path, ft={"allow_missing": ["ReCoRD"]})
     assert record["score"] is None and str(tmp_path / "empty" / "ReCoRD") in record["reason"]
     on_disk = json.loads((tmp_path / "gpt2-t" / "ReCoRD" / "metrics.json").read_text())
     assert on_disk["status"] == "unavailable" and on_disk["reason"] == record["reason"]
@@ -255,3 +262,17 @@ def test_selection_rules_are_applied_and_recorded(runs, tmp_path):
     assert [h["step"] for h in sel["history"]] == [2, 4]
     last = _run(runs, "gpt2", "COPA", root, tmp_path / "l", ft={"steps": 4, "selection": "last"})
     assert last["selection"]["selected_step"] == 4 and [h["step"] for h in last["selection"]["history"]] == [4]
+
+
+def test_finetune_cli_exits_1_naming_task_and_key_for_missing_data(runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from archscale.eval.finetune import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    args = ["--params", str(params), "--run", "gpt2-t", "--task", "WiC", "--runs-dir", str(runs),
+            "--data", str(tmp_path / "empty"), "--out-root", str(tmp_path / "out"), "--no-hub"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "WiC is unavailable" in err and "finetune.allow_missing" in err and str(params) in err
+    assert not (tmp_path / "out" / "gpt2-t" / "WiC" / "metrics.json").exists()

@@ -1,6 +1,7 @@
 # SuperGLUE fine-tuning: one job per run x task (the RTE job also scores AX-b and AX-g).
-# Task data is read inside the job, not declared as input: a task without a train split still
-# yields its "unavailable" record, so it shows in the table instead of silently vanishing.
+# Task data is read inside the job, not declared as input (the hub may supply it): a task that
+# cannot be had fails its job, unless finetune.allow_missing lists it, which yields an
+# "unavailable" record that shows in the table and marks the downstream average partial.
 
 FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
 SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])

@@ -6,8 +6,10 @@ train split (archscale.eval.heads says how each model kind is fine-tuned), evalu
 selection is recorded: `best` keeps the evaluation with the best val score (as T5 and Tay et
 al. report), optionally stopping after `patience` evaluations without improvement; `last` keeps
 the final step. The RTE job also scores the diagnostics AX-b and AX-g with its selected model and
-writes their metrics.json inside its folder (<task>=RTE/AX-b, RTE/AX-g). A task without a train split gets an "unavailable"
-metrics.json (score null, reason) rather than a silent gap. `--from-scratch` fine-tunes a randomly
+writes their metrics.json inside its folder (<task>=RTE/AX-b, RTE/AX-g). A task whose data cannot
+be had fails its job (exit 1, nothing written) unless `finetune.allow_missing` lists it; then it
+gets an "unavailable" metrics.json (score null, reason) and the downstream average is marked
+partial. A missing diagnostic (AX-b/AX-g, outside the average) is recorded "unavailable". `--from-scratch` fine-tunes a randomly
 initialised model of the same architecture (the check that pretraining transfers).
 """
 
@@ -29,6 +31,16 @@ FT_STREAM = 7  # rng_for stream of the fine-tuning data order (0-2 are pretraini
 SPAN_TASKS = {"WiC", "WSC"}
 ENGINE_KEYS = ("batch_size", "micro_batch_size", "lr", "warmup_frac", "min_lr_ratio", "weight_decay", "betas",
                "grad_clip", "zero_stage")
+
+
+class TaskUnavailable(RuntimeError):
+    """A task whose data cannot be had and that the preset does not list in finetune.allow_missing:
+    its job fails (nothing written) rather than leaving a silently partial downstream average."""
+
+    def __init__(self, task: str, reason: str):
+        super().__init__(f"{task} is unavailable: {reason}. Provide its data, or list it under "
+                         f"finetune.allow_missing in the params file to accept a partial downstream average")
+        self.task, self.reason = task, reason
 
 
 def resolve_finetune(params: dict, task: str) -> dict:
@@ -155,7 +167,9 @@ def finetune_task(run_dir: str | Path, task: str, ft: dict, data_root: str | Pat
             "config": {**ft, "task": task}, "code_version": rc.get("code_version", "unknown")}
 
     def unavailable(reason: str) -> dict:
-        log.warning("%s %s unavailable: %s", run, task, reason)
+        if task not in (ft.get("allow_missing") or []):
+            raise TaskUnavailable(task, reason)
+        log.warning("%s %s unavailable (allowed by finetune.allow_missing): %s", run, task, reason)
         for t in [task] + diagnostics:
             why = reason if t == task else f"the RTE model that scores {t} is unavailable: {reason}"
             _write(out_root, run, t, {**base, "task": t, "status": "unavailable", "score": None, "metrics": {},
@@ -293,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                          "results/finetune_scratch with --from-scratch)")
     ap.add_argument("--from-scratch", action="store_true", help="random init of the same architecture")
     ap.add_argument("--no-hub", action="store_true", help="never download missing tasks from the HF hub")
-    ap.add_argument("--require-data", action="store_true", help="exit 1 instead of writing 'unavailable'")
+    ap.add_argument("--require-data", action="store_true", help="exit 1 for a missing task even if finetune.allow_missing lists it")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
@@ -306,11 +320,15 @@ def main(argv: list[str] | None = None) -> int:
     if threads:
         torch.set_num_threads(threads)
     out_root = Path(args.out_root or ("results/finetune_scratch" if args.from_scratch else "results/finetune"))
-    record = finetune_task(Path(args.runs_dir) / args.run, args.task, ft,
-                           args.data or params["data"]["superglue_dir"], out_root,
-                           from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log)
-    if record["status"] != "ok" and args.require_data:
-        print(f"archscale finetune: {record['reason']}", file=sys.stderr)
+    if args.require_data:
+        ft["allow_missing"] = []
+    try:
+        record = finetune_task(Path(args.runs_dir) / args.run, args.task, ft,
+                               args.data or params["data"]["superglue_dir"], out_root,
+                               from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log)
+    except TaskUnavailable as exc:
+        log.error("%s: %s", args.params, exc)
+        print(f"archscale finetune: {args.params}: {exc}", file=sys.stderr)
         return 1
     return 0
 
