@@ -32,10 +32,16 @@ def position_limit(config) -> int | None:
 
 
 def set_dropout(model: nn.Module, p: float) -> None:
-    """Fine-tuning dropout (T5 uses 0.1) on every dropout layer of a model pretrained without it."""
+    """Fine-tuning dropout (T5 uses 0.1) on every dropout of a model pretrained without it: the
+    `nn.Dropout` modules, and the rates modules keep as plain floats for `F.dropout` (attention
+    probabilities in the native blocks and in HF Reformer, the convolution-kernel dropout of
+    lconv/dconv: attributes named `dropout` or `*_dropout`)."""
     for mod in model.modules():
         if isinstance(mod, nn.Dropout):
             mod.p = p
+        for name, value in vars(mod).items():
+            if name.endswith("dropout") and isinstance(value, float):
+                setattr(mod, name, p)
 
 
 def last_hidden(lm: nn.Module, input_ids, attention_mask):
