@@ -5,6 +5,7 @@ Funnel's pooling, and the registry's errors."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -138,3 +139,37 @@ def test_native_module_must_exist():
     spec = {"impl": "native", "module": "no_such_block", "objective": "span"}
     with pytest.raises(ModuleNotFoundError):
         build_model(rc_for("x", spec=spec), VOCAB, SPECIAL)
+
+
+@pytest.mark.parametrize("n,expected", [(6, (3, 4)), (12, (6, 8)), (24, (12, 16)), (4, (2, 3)), (2, (1, 1)), (1, (1, 1))])
+def test_evolved_cell_counts_follow_tensor2tensor(n, expected):
+    """tensor2tensor turns the 6-layer base into 3 encoder + 4 decoder evolved cells; the model
+    built for a size has those many layers, and `same` keeps the vanilla depth."""
+    from archscale.models import evolved
+
+    assert evolved.cell_counts(n, "t2t") == expected
+    assert evolved.cell_counts(n, "same") == (n, n)
+    shape = {"n_layers": n, "d_model": 32, "d_ff": 64, "n_heads": 2, "d_kv": 16}
+    special = {"pad": 0, "eos": 1}
+    c = evolved.make_config(shape, 100, 16, special, 0.0, {})
+    assert (c.num_layers, c.num_decoder_layers) == expected
+    with pytest.raises(ValueError, match="layer_rule"):
+        evolved.make_config(shape, 100, 16, special, 0.0, {"layer_rule": "half"})
+
+
+def test_performer_and_its_matched_baseline_share_absolute_positions():
+    """performer's positions are stated (sinusoidal, the only kind FAVOR+ takes) and
+    transformer_abs uses the same ones with softmax attention: no relative bias in either, while
+    the vanilla transformer keeps its buckets."""
+    from archscale import config as cfg
+    from archscale.models import performer
+    from archscale.models.registry import make_config
+
+    params = cfg.load(Path(__file__).resolve().parents[1] / "params.yaml")
+    special = {"pad": 0, "eos": 1, "unk": 2, "mask": 3, "sentinels": [], "n_special": 4}
+    pos = {a: make_config(cfg.resolve_run(params, f"{a}-pico"), 100, special).positions
+           for a in ("performer", "transformer_abs", "transformer")}
+    assert pos == {"performer": "sinusoidal", "transformer_abs": "sinusoidal", "transformer": "relative"}
+    shape = {"n_layers": 1, "d_model": 32, "d_ff": 64, "n_heads": 2, "d_kv": 16}
+    with pytest.raises(ValueError, match="options.positions"):
+        performer.make_config(shape, 100, 16, special, 0.0, {"positions": "relative"})

@@ -357,12 +357,13 @@ def analytic_flops(config: EncDecConfig, n_in: int, n_tgt: int) -> float:
 
 def make_config(arch: str, shape: dict, vocab_size: int, seq_len: int, special: dict, dropout: float,
                 **fields) -> EncDecConfig:
-    """The shape table row -> an EncDecConfig (n_layers per stack, as T5's num_layers)."""
+    """The shape table row -> an EncDecConfig (n_layers per stack, as T5's num_layers; a block may
+    pass its own num_layers / num_decoder_layers, as evolved does)."""
+    layers = {"num_layers": shape["n_layers"], "num_decoder_layers": shape["n_layers"]}
     return EncDecConfig(vocab_size=vocab_size, d_model=shape["d_model"], d_kv=shape["d_kv"], d_ff=shape["d_ff"],
-                        num_layers=shape["n_layers"], num_decoder_layers=shape["n_layers"],
                         num_heads=shape["n_heads"], dropout_rate=dropout, max_seq_len=seq_len, arch=arch,
                         pad_token_id=special["pad"], eos_token_id=special["eos"],
-                        decoder_start_token_id=special["pad"], **fields)
+                        decoder_start_token_id=special["pad"], **{**layers, **fields})
 
 
 def check_options(arch: str, options: dict, allowed: set[str]) -> dict:

@@ -8,6 +8,10 @@ decoder layer: branched attention, self-attention with max(16, heads) heads + cr
   causal conv branches: relu(sep conv11 d->2d) + sep conv7 d->d/2, norm, sep conv7 2d->d |
   self-attention | cross-attention | swish FFN with a norm before its output projection
 
+Depth: tensor2tensor's cell counts by default (n/2 encoder and 2n/3 decoder cells for a vanilla
+depth of n: an evolved cell holds about two vanilla layers; `cell_counts`), option
+`layer_rule: same` keeps n per stack.
+
 Every branch is a pre-norm residual. Narrower outputs are zero-padded to the residual width, as
 in the reference. The 16-head branch keeps the attention width (heads x d_kv), so its heads are
 narrower; the decoder's relative-bias table has one column per wide head, and the vanilla
@@ -109,11 +113,29 @@ def evolved_layer(config, is_decoder: bool, index: int):
     return EvolvedDecoderLayer(config) if is_decoder else EvolvedEncoderLayer(config)
 
 
+LAYER_RULES = ("t2t", "same")
+
+
+def cell_counts(n_layers: int, rule: str) -> tuple[int, int]:
+    """(encoder, decoder) Evolved Transformer cells for a size whose vanilla stacks have `n_layers`.
+
+    `t2t`: tensor2tensor's convention (evolved_transformer.py, add_evolved_transformer_hparams:
+    "Evolved Transformer 'layers' are twice as deep as Transformer, so roughly halve the number that
+    we use", 6 -> 3 encoder and 4 decoder cells, after So et al. 2019): n/2 encoder and 2n/3
+    decoder cells, rounded, at least one. `same`: n cells per stack, as the vanilla shape."""
+    if rule == "same":
+        return n_layers, n_layers
+    if rule != "t2t":
+        raise ValueError(f"architectures.<evolved>.options.layer_rule: {rule!r} is not one of {list(LAYER_RULES)}")
+    return max(round(n_layers / 2), 1), max(round(2 * n_layers / 3), 1)
+
+
 def make_config(shape, vocab_size, seq_len, special, dropout, options):
-    encdec.check_options("evolved", options, set())
+    options = encdec.check_options("evolved", options, {"layer_rule"})
+    enc, dec = cell_counts(shape["n_layers"], options.get("layer_rule", "t2t"))
     probe = encdec.make_config("evolved", shape, vocab_size, seq_len, special, dropout)
     return encdec.make_config("evolved", shape, vocab_size, seq_len, special, dropout, layer="evolved",
-                              block={"decoder_bias_heads": wide_heads(probe)})
+                              num_layers=enc, num_decoder_layers=dec, block={"decoder_bias_heads": wide_heads(probe)})
 
 
 def analytic_flops(rc, kind, vocab, n_in, n_tgt):

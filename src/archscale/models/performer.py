@@ -14,8 +14,11 @@ into the query initialisation), so `performer` differs from `transformer` only b
   cancels in the ratio); keys need none, since w.k - |k|^2/2 <= |w|^2/2 bounds the exponent.
 - The random features are drawn once from the model seed and stored as a buffer (saved with the
   model, so a reload computes the same function); no redrawing during training.
-- Positions: the relative position bias cannot enter a linear-attention kernel, so positions are
-  the fixed sinusoids added to the embeddings (as the Performer paper's Transformer baselines).
+- Positions (option `positions`, only `sinusoidal`): the relative position bias cannot enter a
+  linear-attention kernel, so positions are the fixed sinusoids of Vaswani et al. 2017 (Sec. 3.5)
+  added to the embeddings. `transformer` with `positions: sinusoidal` (`transformer_abs` in the
+  paper preset) is the same network with softmax attention: the matched baseline that separates
+  the kernel's effect from the positions' one.
 
 Shape overrides: `n_features` m (default 256, the value used throughout Choromanski et al.,
 Sec. 4). Options: `chunk` (causal chunk length, default 64).
@@ -129,10 +132,14 @@ def cross_favor(config):
 
 
 def make_config(shape, vocab_size, seq_len, special, dropout, options):
-    block = {**DEFAULTS, **encdec.check_options("performer", options, set(DEFAULTS))}
+    block = {**DEFAULTS, **encdec.check_options("performer", options, set(DEFAULTS) | {"positions"})}
+    positions = block.pop("positions", "sinusoidal")
+    if positions != "sinusoidal":
+        raise ValueError(f"architectures.<performer>.options.positions: {positions!r}; FAVOR+ takes only 'sinusoidal' "
+                         "(a relative bias cannot enter its linear-time kernel)")
     block["n_features"] = int(shape.get("n_features", 256))
     return encdec.make_config("performer", shape, vocab_size, seq_len, special, dropout, mixer="performer",
-                              cross="performer", positions="sinusoidal", block=block)
+                              cross="performer", positions=positions, block=block)
 
 
 def analytic_flops(rc, kind, vocab, n_in, n_tgt):

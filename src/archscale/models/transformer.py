@@ -11,9 +11,18 @@ from __future__ import annotations
 from archscale.models import encdec
 
 
+POSITIONS = ("relative", "sinusoidal")
+
+
 def make_config(shape, vocab_size, seq_len, special, dropout, options):
-    encdec.check_options("transformer", options, set())
-    return encdec.make_config("transformer", shape, vocab_size, seq_len, special, dropout)
+    """Option `positions`: `relative` (T5's bucketed bias, the default) or `sinusoidal` (absolute
+    sinusoids added to the embeddings, Vaswani et al. 2017 Sec. 3.5: the positions `performer` must
+    use, so this variant is its matched softmax baseline)."""
+    options = encdec.check_options("transformer", options, {"positions"})
+    positions = options.get("positions", "relative")
+    if positions not in POSITIONS:
+        raise ValueError(f"architectures.<transformer>.options.positions: {positions!r} is not one of {list(POSITIONS)}")
+    return encdec.make_config("transformer", shape, vocab_size, seq_len, special, dropout, positions=positions)
 
 
 def analytic_flops(rc, kind, vocab, n_in, n_tgt):
