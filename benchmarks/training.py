@@ -27,7 +27,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, md_table, median, ratios, report  # noqa: E402
 
-SPECIAL = {"pad": 0, "eos": 1, "unk": 2, "mask": 3, "sentinels": list(range(4, 104)), "n_special": 104}
+SPECIAL = {"pad": 0, "eos": 1, "unk": 2, "mask": 3, "sentinels": list(range(4, 104)), "cls": 104, "sep": 105,
+           "n_special": 106}  # as data/tokenizer.special_ids with 100 sentinels
 
 
 def run_config(params: dict, arch: str, size: str) -> dict:

@@ -83,10 +83,13 @@ def test_reformer_lsh_reads_the_future_only_through_chunk_boundaries():
 
 def test_transfo_xl_reads_memory_without_gradient():
     """The second segment's logits depend on the first segment (through the memory), but no
-    gradient flows from them into the first segment's states (stop-gradient, Dai et al. Sec. 3.2)."""
+    gradient flows from them into the first segment's states (stop-gradient, Dai et al. Sec. 3.2).
+    Two segments per window (seg_len = SEQ / 2; the default is one segment per window, whose memory
+    comes from the previous step: tests/test_transfo_xl_recurrence.py)."""
     if "transfo_xl" not in ARCHS:
         pytest.skip("transfo_xl not in params.yaml architectures")
-    model = build("transfo_xl")
+    spec = ARCHS["transfo_xl"]
+    model = build("transfo_xl", spec={**spec, "options": {**spec.get("options", {}), "seg_len": SEQ // 2}})
     seg = model.config.seg_len
     assert seg < SEQ, "the test shape must split a window into segments"
     batch = make_batch("decoder")

@@ -97,6 +97,13 @@ def validate(params: dict, source: str = "params") -> dict:
             raise ConfigError(f"{source}: architectures.{name}: impl 'hf' needs a model_type")
         if arch["impl"] == "native" and "module" not in arch:
             raise ConfigError(f"{source}: architectures.{name}: impl 'native' needs a module")
+        if "mlm" in arch and arch["objective"] != "mlm":
+            key = ".".join(["mlm", *list(arch["mlm"])[:1]])
+            raise ConfigError(f"{source}: architectures.{name}.{key}: only an mlm architecture takes mlm "
+                              f"settings (this one's objective is {arch['objective']!r})")
+        if "copies" in arch.get("mlm", {}) and arch["mlm"].get("masking", "dynamic") != "static":
+            raise ConfigError(f"{source}: architectures.{name}.mlm.copies: copies are for static masking "
+                              "(set masking: static, or drop copies)")
     for where, tr in [("train", params["train"])] + [
             (f"architectures.{name}.train", {**params["train"], **arch["train"]})
             for name, arch in params["architectures"].items() if "train" in arch]:
@@ -195,6 +202,11 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
     # An architecture may override batch and optimiser keys of train: (the schema's whitelist); the
     # merged values are what the run uses and records.
     train = {**params["train"], **arch_cfg.get("train", {})}
+    objectives = params["objectives"]
+    if arch_cfg["objective"] == "mlm":  # the architecture's masking and sentence task join objectives.mlm
+        from archscale.data.objectives import mlm_settings
+
+        objectives = {**objectives, "mlm": mlm_settings({**objectives["mlm"], **arch_cfg.get("mlm", {})})}
     return {
         "run": run,
         "arch": arch,
@@ -206,7 +218,7 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
         "scan": scan,
         "shape": shape,
         "train": train,
-        "objectives": params["objectives"],
+        "objectives": objectives,
         "tokenizer": params["tokenizer"],
     }
 

@@ -1,7 +1,9 @@
 """train_tokenizer: a BPE or Unigram tokenizer (HF `tokenizers`) trained on the train split.
 
 Special tokens come first, at fixed ids: <pad>=0, </s>=1, <unk>=2, <mask>=3, then the span
-corruption sentinels <extra_id_0..N-1>. The result is saved with PreTrainedTokenizerFast, so
+corruption sentinels <extra_id_0..N-1>, then <cls> and <sep> for the sentence-pair inputs of BERT
+and ALBERT ([CLS] A [SEP] B [SEP], Devlin et al. 2019, Sec. 3.1; after the sentinels so that no
+earlier id moves). The result is saved with PreTrainedTokenizerFast, so
 `PreTrainedTokenizerFast.from_pretrained(dir)` (and AutoTokenizer) load it.
 """
 
@@ -17,6 +19,7 @@ from typing import Iterator
 from archscale.io import get_logger, write_json
 
 PAD, EOS, UNK, MASK = "<pad>", "</s>", "<unk>", "<mask>"
+CLS, SEP = "<cls>", "<sep>"
 
 
 def sentinel(i: int) -> str:
@@ -24,7 +27,7 @@ def sentinel(i: int) -> str:
 
 
 def special_tokens(n_sentinels: int) -> list[str]:
-    return [PAD, EOS, UNK, MASK] + [sentinel(i) for i in range(n_sentinels)]
+    return [PAD, EOS, UNK, MASK] + [sentinel(i) for i in range(n_sentinels)] + [CLS, SEP]
 
 
 def iter_texts(jsonl: Path, chunk_chars: int = 1 << 16) -> Iterator[str]:
@@ -60,13 +63,17 @@ def build_tokenizer(kind: str, vocab_size: int, min_frequency: int, n_sentinels:
 
 
 def special_ids(tokenizer) -> dict:
-    """Ids the objectives need, read back from a loaded tokenizer."""
+    """Ids the objectives need, read back from a loaded tokenizer. cls/sep are None for a tokenizer
+    trained before they existed. n_special: the specials occupy ids 0..n_special-1, so MLM's random
+    replacements draw from n_special up."""
     vocab = tokenizer.get_vocab()
     sentinels = []
     while sentinel(len(sentinels)) in vocab:
         sentinels.append(vocab[sentinel(len(sentinels))])
-    return {"pad": vocab[PAD], "eos": vocab[EOS], "unk": vocab[UNK], "mask": vocab[MASK],
-            "sentinels": sentinels, "n_special": 4 + len(sentinels)}
+    ids = {"pad": vocab[PAD], "eos": vocab[EOS], "unk": vocab[UNK], "mask": vocab[MASK], "cls": vocab.get(CLS),
+           "sep": vocab.get(SEP), "sentinels": sentinels}
+    ids["n_special"] = 1 + max([v for v in ids.values() if isinstance(v, int)] + sentinels)
+    return ids
 
 
 def train_tokenizer(train_jsonl: str | Path, out_dir: str | Path, *, kind: str, vocab_size: int,
@@ -77,7 +84,8 @@ def train_tokenizer(train_jsonl: str | Path, out_dir: str | Path, *, kind: str, 
     out_dir = Path(out_dir)
     tok = build_tokenizer(kind, vocab_size, min_frequency, n_sentinels, iter_texts(Path(train_jsonl)))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK,
-                                   mask_token=MASK, additional_special_tokens=special_tokens(n_sentinels)[4:])
+                                   mask_token=MASK, cls_token=CLS, sep_token=SEP,
+                                   additional_special_tokens=special_tokens(n_sentinels)[4:-2])
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -94,6 +94,10 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
         return _encdec_flops(shape, vocab, n_in, n_tgt, "gated" in str(options.get("feed_forward_proj", "")))
     d_attn = d  # GPT-2 / BERT heads split d_model
     body = layers * _layer_flops(d, d_attn, d_ff, n_in)
+    from archscale.models.registry import sentence_task
+
+    if sentence_task(rc) != "none":  # NSP/SOP: a d x d pooler and a d x 2 classifier on each [CLS]
+        body += (2 * d * d + 2 * d * 2) / n_in
     if model_type == "albert":
         # factorised embedding: E -> d on the input, d -> E transform then E -> vocab in the MLM head
         from archscale.models.registry import embed_width

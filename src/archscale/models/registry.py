@@ -7,7 +7,9 @@ Two routes, chosen by `architectures.<name>.impl` in params.yaml:
 - `native`: `archscale.models.<module>`, which defines `make_config(shape, vocab_size, seq_len,
   special, dropout, options)` and registers its classes with the transformers Auto* factories,
   so every model saves and loads with save_pretrained / from_pretrained.
-The objective picks the model kind: span -> encoder-decoder, clm -> decoder, mlm -> encoder.
+The objective picks the model kind: span -> encoder-decoder, clm -> decoder, mlm -> encoder. An
+mlm run with a sentence task (objectives.mlm.sentence_task nsp/sop: BERT, ALBERT) trains the
+type's *ForPreTraining class (MLM + NSP/SOP heads); its export still loads as a masked LM.
 """
 
 from __future__ import annotations
@@ -134,13 +136,34 @@ def _auto_class(kind: str):
     return getattr(transformers, AUTO_CLASS_OF_KIND[kind])
 
 
+def sentence_task(rc: dict) -> str:
+    """The run's sentence task (none, nsp, sop) from its resolved objectives.mlm; none when absent."""
+    if model_kind(rc["objective"]) != "encoder":
+        return "none"
+    return rc.get("objectives", {}).get("mlm", {}).get("sentence_task", "none")
+
+
 def build_model(rc: dict, vocab_size: int, special: dict[str, int]):
-    """A freshly initialised model for a run, seeded by the run's seed."""
+    """A freshly initialised model for a run, seeded by the run's seed: the kind's Auto class, or
+    AutoModelForPreTraining when the run has a sentence task, which must then take that task's
+    label (BertForPreTraining: next_sentence_label; AlbertForPreTraining: sentence_order_label)."""
+    import inspect
+
     import torch
+    import transformers
+
+    from archscale.data.objectives import SENTENCE_LABEL
 
     config = make_config(rc, vocab_size, special)
     torch.manual_seed(rc["seed"])
-    return _auto_class(model_kind(rc["objective"])).from_config(config)
+    task = sentence_task(rc)
+    if task == "none":
+        return _auto_class(model_kind(rc["objective"])).from_config(config)
+    model = transformers.AutoModelForPreTraining.from_config(config)
+    if SENTENCE_LABEL[task] not in inspect.signature(model.forward).parameters:
+        raise ValueError(f"architectures.{rc.get('arch', '?')}.mlm.sentence_task: {task!r} needs a pretraining "
+                         f"class that takes {SENTENCE_LABEL[task]}; {type(model).__name__} does not")
+    return model
 
 
 def register_native() -> None:
@@ -151,10 +174,22 @@ def register_native() -> None:
             importlib.import_module(f"archscale.models.{path.stem}")
 
 
-def load_pretrained(model_dir: str | Path, objective: str):
-    """Load an exported model (save_pretrained folder) for its objective's kind."""
+def load_pretrained(model_dir: str | Path, objective: str, pretraining_heads: bool = False):
+    """Load an exported model (save_pretrained folder) for its objective's kind. An encoder trained
+    with a sentence task (saved as *ForPreTraining) loads as the masked LM (its pooler and NSP/SOP
+    head left out, as fine-tuning wants), or whole with `pretraining_heads` (upstream eval scores
+    the sentence task too)."""
+    import transformers
+
     register_native()
-    return _auto_class(model_kind(objective)).from_pretrained(str(model_dir))
+    cls = _auto_class(model_kind(objective))
+    if pretraining_heads and model_kind(objective) == "encoder":
+        from archscale.io import read_json
+
+        saved = read_json(Path(model_dir) / "config.json").get("architectures") or []
+        if any(name.endswith("ForPreTraining") for name in saved):
+            cls = transformers.AutoModelForPreTraining
+    return cls.from_pretrained(str(model_dir))
 
 
 def _is_embedding_name(name: str) -> bool:

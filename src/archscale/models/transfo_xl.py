@@ -1,20 +1,23 @@
 """transfo_xl: Transformer-XL (Dai et al. 2019), native because transformers 5.x removed it.
 
-- Segment-level recurrence (Sec. 3.2): a window is processed in segments of `seg_len` tokens;
-  every layer also attends to the cached inputs of that layer over the previous `mem_len` tokens,
-  with the gradient stopped through the cache. Because the pipeline trains on independent random
-  windows, the recurrence runs inside each window (the default seg_len = mem_len = seq_len / 2
-  gives the second half of a window the whole window as context, at the cost of the first half).
-  `mems` can also be passed in and is returned, for evaluation over longer streams.
+- Segment-level recurrence (Sec. 3.2): every layer also attends to the cached inputs of that layer
+  over the previous `mem_len` tokens, with the gradient stopped through the cache. Training and
+  evaluation run it over contiguous token streams, as Dai et al. do: the corpus is cut into one
+  stream per batch row (`train.pretrain.stream_batch`), each step feeds the next segment of every
+  stream and the `mems` the model returns come back in with the next step (`is_recurrent` is the
+  one predicate the training loop and `eval.upstream.evaluate` ask). By default a training window
+  is one segment (seg_len = mem_len = train.seq_len, Dai et al.'s tgt_len = mem_len), so every
+  token attends to its own segment plus the whole previous one; a seg_len below seq_len splits a
+  window into segments that also recur within it.
 - Relative positional attention (Sec. 3.3): score = (q + u) k^T + rel_shift((q + v) (R W_r)^T),
   with sinusoidal R over distances klen-1..0, u, v learned per layer (HF's untie_r default).
 - Post-norm layers (the original; `pre_lnorm` option), ReLU FFN with biases, embedding scaled by
   sqrt(d_model), softmax over the full vocabulary tied to the embedding with an output bias (the
   paper's adaptive softmax is a large-vocabulary device; the 8k-32k vocabularies here need none).
-The interface is HF's CausalLM: labels = input_ids, shifted inside.
+The interface is HF's CausalLM: labels = input_ids, shifted inside; `mems` in, `out.mems` out.
 
-Options: `seg_len`, `mem_len` (default train.seq_len // 2 each), `pre_lnorm` (false),
-`clamp_len` (-1: no clamping of distances).
+Options: `seg_len`, `mem_len` (default train.seq_len each; mem_len 0 turns the recurrence off),
+`pre_lnorm` (false), `clamp_len` (-1: no clamping of distances).
 """
 
 from __future__ import annotations
@@ -178,7 +181,9 @@ def make_config(shape, vocab_size, seq_len, special, dropout, options):
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
         raise ValueError(f"architectures.<transfo_xl>.options: unknown key(s) {unknown}; accepts {sorted(OPTIONS)}")
-    seg_len = int(options.get("seg_len", max(seq_len // 2, 1)))
+    seg_len = int(options.get("seg_len", seq_len))
+    if seg_len < 1 or int(options.get("mem_len", seg_len)) < 0:
+        raise ValueError(f"architectures.<transfo_xl>.options: seg_len must be >= 1 and mem_len >= 0, got {options}")
     return TransfoXLConfig(vocab_size=vocab_size, d_model=shape["d_model"], n_head=shape["n_heads"],
                            d_head=shape["d_kv"], d_inner=shape["d_ff"], n_layer=shape["n_layers"], seg_len=seg_len,
                            mem_len=int(options.get("mem_len", seg_len)), clamp_len=int(options.get("clamp_len", -1)),
@@ -186,16 +191,34 @@ def make_config(shape, vocab_size, seq_len, special, dropout, options):
                            pad_token_id=special["pad"], eos_token_id=special["eos"])
 
 
+def is_recurrent(config) -> bool:
+    """The one test for "carry memory across steps": a Transformer-XL config with mem_len > 0.
+    Training (stream batches, mems per micro-batch) and evaluation (contiguous windows) ask it."""
+    return isinstance(config, TransfoXLConfig) and config.mem_len > 0
+
+
+def empty_memory(config, batch: int, dtype=None, device=None):
+    """A full memory of zeros, (n_layer, batch, mem_len, d_model): the shape every step after the
+    first sees. The FLOPs probe runs with it, so measured FLOPs count the mem_len memory keys."""
+    import torch
+
+    return torch.zeros(config.n_layer, batch, config.mem_len, config.d_model, dtype=dtype, device=device)
+
+
 def analytic_flops(rc, kind, vocab, n_in, n_tgt):
-    """Per token. The position projection r_net runs once per batch, not per sequence: it is
-    shared by the train.micro_batch_size sequences of the batch the FLOPs are measured on."""
+    """Per token of a training step in steady state: every segment attends to mem_len memory keys
+    (the previous step's segment, or the previous segments of this window) besides its own, and
+    its q/k/v projection runs over the memory rows too (Dai et al.'s code projects cat(mem, h) and
+    keeps the last q_len queries). The position projection r_net runs once per batch, not per
+    sequence: it is shared by the train.micro_batch_size sequences of the batch the FLOPs are
+    measured on. With mem_len 0 this is the memory-free count."""
     special = {"pad": 0, "eos": 1}
     c = make_config(rc["shape"], vocab, rc["train"]["seq_len"], special, 0.0, dict(rc["architecture"].get("options", {})))
     d, inner, total = c.d_model, c.n_head * c.d_head, 0
     batch = rc["train"].get("micro_batch_size", 1)
     for s in range(0, n_in, c.seg_len):
         q = min(c.seg_len, n_in - s)
-        k = q + min(c.mem_len, s)
+        k = q + c.mem_len
         per_layer = (2 * d * 3 * inner * k + 2 * d * inner * k / batch + 3 * 2 * q * k * inner + 2 * inner * d * q
                      + 2 * 2 * d * c.d_inner * q)
         total += c.n_layer * per_layer

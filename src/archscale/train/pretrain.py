@@ -6,6 +6,12 @@ export with the tokenizer), ckpt/ (resumable, checksummed). Batches are a pure f
 (seed, step), so a resumed run sees exactly the data an uninterrupted one would. A SIGTERM
 (Slurm preemption) writes a checkpoint at the next step boundary and exits with status 143.
 A non-finite loss stops the run with an error and no metrics.json.
+
+A recurrent model (Transformer-XL, `models.transfo_xl.is_recurrent`) trains as Dai et al. (2019,
+Sec. 3.2) do: train.bin is read as train.batch_size contiguous streams (`stream_batch`), each step
+takes the next seq_len tokens of every stream, and the memory each micro-batch's rows leave behind
+(gradient stopped) is fed back with the next step's rows; it travels in the checkpoint, so a
+resumed run still equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from archscale.data.objectives import make_batch, raw_length_for, rng_for
+from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
 from archscale.io import atomic_path, get_logger, since_process_start, write_json
 
-TRAIN_STREAM, FLOPS_STREAM = 0, 2
+TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
 CURVE_FIELDS = ["step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s"]
 
 
@@ -45,21 +51,71 @@ def write_curve(path: Path, rows: list[dict]) -> None:
 
 
 def global_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: dict) -> dict[str, np.ndarray]:
-    """The whole global batch of `step` (every rank builds it, then takes its rows)."""
+    """The whole global batch of `step` (every rank builds it, then takes its rows). An mlm run draws
+    its examples by its masking (objectives.mlm_examples: dynamic as RoBERTa, static as BERT), and
+    with a sentence task NSP/SOP pairs; its loss is then MLM + NSP/SOP, the *ForPreTraining total."""
     rng = rng_for(rc["seed"], TRAIN_STREAM, step)
+    if kind == "encoder":
+        windows, rngs, others = mlm_examples(shard, rng, rc["train"]["batch_size"], raw_len, rc["seed"],
+                                             rc["objectives"]["mlm"])
+        return make_batch(windows, kind, rngs, rc["objectives"], special, shard.vocab_size, others=others)
     windows = shard.windows(shard.random_starts(rng, rc["train"]["batch_size"], raw_len), raw_len)
     return make_batch(windows, kind, rng, rc["objectives"], special, shard.vocab_size)
 
 
-def train_step(engine, gb: dict[str, np.ndarray], rows: slice, gas: int, micro: int, device, loss_sum):
+def stream_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: dict) -> dict[str, np.ndarray]:
+    """The global batch of `step` for a recurrent model: row b is the next raw_len tokens of stream b.
+
+    train.bin is cut into train.batch_size streams starting at evenly spaced offsets (shifted together
+    by one seed-drawn offset), and row b at step t reads tokens [start_b + t * raw_len, + raw_len),
+    wrapping at the end of the file, so row b at step t + 1 continues row b at step t exactly (Dai et
+    al. 2019, Sec. 3.2; their data iterator cuts the corpus into batch_size streams the same way). A
+    pure function of (seed, step), as `global_batch`."""
+    n, rows = len(shard), rc["train"]["batch_size"]
+    if n < rows * raw_len:
+        raise ValueError(f"train.bin has {n} tokens, fewer than train.batch_size x seq_len = {rows} x {raw_len}: "
+                         "too few for one contiguous stream per batch row")
+    offset = int(rng_for(rc["seed"], OFFSET_STREAM, 0).integers(0, n))
+    starts = offset + np.arange(rows, dtype=np.int64) * (n // rows) + step * raw_len
+    windows = shard.tokens[(starts[:, None] + np.arange(raw_len, dtype=np.int64)) % n]
+    return make_batch(windows, kind, rng_for(rc["seed"], TRAIN_STREAM, step), rc["objectives"], special,
+                      shard.vocab_size)
+
+
+def gather_memory(mems: list, world_size: int):
+    """The memory of the whole global batch, (n_layer, batch_size, mem_len, d_model) on the CPU in
+    global row order, from this rank's per-micro-batch memories (lists of per-layer tensors); None
+    before the first step. Every rank must call it (an all-gather when there are several)."""
+    import torch
+
+    if any(m is None for m in mems):
+        return None
+    local = torch.cat([torch.stack(list(m)) for m in mems], dim=1)
+    if world_size > 1:
+        parts = [torch.empty_like(local) for _ in range(world_size)]
+        torch.distributed.all_gather(parts, local)
+        local = torch.cat(parts, dim=1)
+    return local.cpu()
+
+
+def train_step(engine, gb: dict[str, np.ndarray], rows: slice, gas: int, micro: int, device, loss_sum,
+               mems: list | None = None):
     """One optimizer step: this rank's rows of the global batch in `gas` micro-batches through the
     DeepSpeed engine. Adds each micro-batch's loss to `loss_sum` in place; returns the last loss.
+    The loss is the one the optimiser sees, the total of the model's heads: for BERT/ALBERT MLM +
+    NSP/SOP, so curve.csv's train_loss is that total while its val_loss is MLM alone.
+    For a recurrent model `mems` holds one memory per micro-batch (None before the first step): it
+    goes in with that micro-batch's rows and is replaced, in place, by the memory they leave.
     (benchmarks/training.py times this very function against the HF Trainer and a bare loop.)"""
     import torch
 
     for g in range(gas):
         part = {k: torch.from_numpy(v[rows][g * micro:(g + 1) * micro]).to(device) for k, v in gb.items()}
-        loss = engine(**part).loss
+        if mems is None:
+            loss = engine(**part).loss
+        else:
+            out = engine(**part, mems=mems[g])
+            loss, mems[g] = out.loss, [m.detach() for m in out.mems]
         engine.backward(loss)
         engine.step()
         loss_sum += loss.detach().float()
@@ -129,6 +185,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     from archscale.eval.upstream import evaluate
     from archscale.models.flops import analytic_flops_per_token, mfu
     from archscale.models.registry import build_model, count_params, model_kind
+    from archscale.models.transfo_xl import empty_memory, is_recurrent
     from archscale.train import checkpoint
     from archscale.train.engine import make_engine, resolve_precision, setup_distributed
 
@@ -154,6 +211,9 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     probe = make_batch(train_shard.windows(np.arange(micro) * raw_len, raw_len), kind,
                        rng_for(rc["seed"], FLOPS_STREAM, 0), rc["objectives"], special, vocab)
     probe = {k: torch.from_numpy(v) for k, v in probe.items()}
+    recurrent = is_recurrent(model.config)
+    if recurrent:  # steady state: every step attends to mem_len memory keys (analytic_flops counts them)
+        probe["mems"] = empty_memory(model.config, micro)
     fwd_per_token = probe_flops(model, probe) / (micro * seq_len)
     n_tgt = probe["labels"].shape[1]
     analytic = analytic_flops_per_token(rc, kind, vocab, seq_len, n_tgt)
@@ -165,20 +225,31 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     engine, _, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
     phases["engine"] = since_process_start()
     device = engine.device
+    gas = batch_size // (micro * dist["world_size"])
+    rows = slice(dist["rank"] * micro * gas, (dist["rank"] + 1) * micro * gas)
     start_step, curve, clock, partial_loss = 0, [], 0.0, (0.0, 0)
+    mems = [None] * gas if recurrent else None  # one memory per micro-batch of this rank's rows
+    make_global_batch = stream_batch if recurrent else global_batch
     tag = checkpoint.latest_good(ckpt_dir, log)
     if tag:
         _, state = engine.load_checkpoint(str(ckpt_dir), tag=tag)
         start_step, curve, clock = state["step"], state["curve"], state["wall_s"]
         partial_loss = state.get("loss_window", (0.0, 0))
+        if recurrent:
+            memory = state.get("memory")
+            want = (model.config.n_layer, batch_size, model.config.mem_len, model.config.d_model)
+            if memory is None or tuple(memory.shape) != want:
+                raise ValueError(f"{ckpt_dir / tag}: the checkpoint holds no Transformer-XL memory of shape {want} "
+                                 f"(found {None if memory is None else tuple(memory.shape)}); delete {ckpt_dir} "
+                                 "to start over")
+            local = memory[:, rows].to(device)
+            mems = [list(local[:, g * micro:(g + 1) * micro]) for g in range(gas)]
         log.info("resumed from %s at step %d", ckpt_dir / tag, start_step)
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
-    gas = batch_size // (micro * dist["world_size"])
-    rows = slice(dist["rank"] * micro * gas, (dist["rank"] + 1) * micro * gas)
     eval_kw = dict(seq_len=seq_len, eval_tokens=tr["eval_tokens"], micro_batch=micro, objectives=rc["objectives"],
-                   special=special, seed=rc["seed"], device=device)
+                   special=special, seed=rc["seed"], device=device, tokenizer=tokenizer, memory_off=False)
     # The train loss of an eval window may straddle a checkpoint (SIGTERM between evals): its partial
     # sum travels in the checkpoint so a resumed curve.csv equals an uninterrupted one.
     loss_sum, loss_n = torch.tensor(partial_loss[0], dtype=torch.float32, device=device), partial_loss[1]
@@ -191,8 +262,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     for step in tqdm(range(start_step, total_steps), initial=start_step, total=total_steps, desc=rc["run"],
                      disable=not rank0, mininterval=5):
         t0 = time.perf_counter()
-        gb = global_batch(train_shard, step, kind, rc, raw_len, special)
-        loss = train_step(engine, gb, rows, gas, micro, device, loss_sum)
+        gb = make_global_batch(train_shard, step, kind, rc, raw_len, special)
+        loss = train_step(engine, gb, rows, gas, micro, device, loss_sum, mems)
         loss_n += gas
         if device.type == "cpu" and not torch.isfinite(loss):
             raise NonFiniteLoss(f"{rc['run']}: loss became {loss.item()} at step {step}")
@@ -222,6 +293,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         if done < total_steps and (done % tr["checkpoint_every"] == 0 or stop["flag"]):
             state = {"step": done, "curve": curve, "wall_s": clock + time.perf_counter() - seg_start,
                      "loss_window": (loss_sum.item(), loss_n)}
+            if recurrent:
+                state["memory"] = gather_memory(mems, dist["world_size"])
             checkpoint.save(engine, ckpt_dir, done, state, tr["keep_checkpoints"])
             if stop["flag"]:
                 log.warning("SIGTERM: checkpoint written at step %d; exiting for requeue", done)
