@@ -135,5 +135,66 @@ def test_cli_writes_both_laws_and_both_compute_axes(tmp_path):
     assert _offset_sse(x, y, off["E"], off["alpha_C"], np.log(off["C_c"])) <= best["sse"] * (1 + 1e-6)
     assert off["alpha_C"] == pytest.approx(best["alpha_C"], rel=1e-3)
     assert off["E"] == pytest.approx(best["E"], rel=1e-3, abs=1e-6)
-    assert tr["alt_compute"]["compute"] == "6nd" and tr["alt_compute"]["pure"]["alpha_C"]["value"] > 0
-    assert data["compute"] == "flops" and data["options"]["law"] == "lc"
+    # the fixture's runs are causal LMs: Oyedele's axis C = 6 N D first, measured FLOPs beside it
+    assert tr["compute"] == "6nd" and tr["family"] == "clm"
+    assert tr["alt_compute"]["compute"] == "flops" and tr["alt_compute"]["pure"]["alpha_C"]["value"] > 0
+    assert data["compute"] == "auto" and data["options"]["law"] == "lc"
+    assert data["families"]["clm"] == {"groups": ["bert_mlm", "gpt2", "transformer"], "reference": "gpt2", "compute": "6nd"}
+
+
+def _two_runs_with_a_warmup_dip(root: Path, warmup_frac: float | None = 0.25) -> Path:
+    """Two causal-LM runs of 40 steps (eval every 5; warm-up 10 steps at warmup_frac 0.25). The
+    large run's step-5 point, inside its warm-up, is planted below the small run's final loss at
+    about the same compute, so an envelope over all points would pick it."""
+    from archscale.analysis.synth import to_csv
+
+    rows = []
+    for run, n, base in (("gpt2-small", 1e6, 4.0), ("gpt2-large", 1e7, 3.5)):
+        curve = []
+        for step in range(5, 45, 5):
+            tokens = 1000.0 * step
+            loss = base * (6 * n * tokens / 1e9) ** -0.1
+            if run == "gpt2-large" and step == 5:
+                loss = 2.0  # the dip during warm-up
+            curve.append({"step": step, "tokens": tokens, "flops": 6 * n * tokens, "val_loss": loss})
+        (root / "runs" / run).mkdir(parents=True)
+        (root / "runs" / run / "curve.csv").write_text(to_csv(curve))
+        if warmup_frac is not None:
+            (root / "runs" / run / "config.json").write_text(json.dumps({"train": {"warmup_frac": warmup_frac}}))
+        rows.append({"run": run, "arch": "gpt2", "objective": "clm", "scan": "", "non_embedding_params": n,
+                     "steps": 40, "tokens": 40000})
+    (root / "summary.csv").write_text(to_csv(rows))
+    return root
+
+
+def test_warmup_points_are_left_out_of_the_envelope(tmp_path):
+    """The planted warm-up point is on the envelope of all points, and off it once points at or before
+    the end of each run's lr warm-up (step <= int(40 * 0.25) = 10) are left out, on both compute axes."""
+    root = _two_runs_with_a_warmup_dip(tmp_path)
+    out = tmp_path / "lc.json"
+    assert fit_main(["--law", "lc", "--csv", str(root / "summary.csv"), "--runs-dir", str(root / "runs"),
+                     "--out", str(out), "--n-boot", "0"]) == 0
+    data = json.loads(out.read_text())
+    g = data["groups"]["gpt2"]
+    assert g["frontier"] and all(loss != 2.0 for _, loss, _ in g["frontier"]), g["frontier"]
+    assert all(loss != 2.0 for _, loss, _ in g["alt_compute"]["frontier"]), "nor on the other compute axis"
+    assert g["n_points"] == 12, "8 eval points per run, 2 of them (steps 5, 10) in warm-up"
+    assert "warm-up" in data["warmup"] and "warm-up" in data["method"]
+    # Oyedele's family: C = 6 N D (N non-embedding params), measured FLOPs beside it
+    assert g["compute"] == "6nd" and g["alt_compute"]["compute"] == "flops"
+    small = [c for c, _, run in g["frontier"] if run == "gpt2-small"]
+    assert small and all(c / (6 * 1e6 * 1000.0) in {15.0, 20.0, 25.0, 30.0, 35.0, 40.0} for c in small), small
+    # not vacuous: over all points the dip is on the envelope
+    rows = read_csv(root / "summary.csv")
+    everything = lower_envelope(run_points(rows, root / "runs", n_col="non_embedding_params", axis="6nd", drop_warmup=False))
+    assert any(p["run"] == "gpt2-large" and p["loss"] == 2.0 for p in everything), "the dip would be on the envelope"
+
+
+def test_warmup_needs_each_runs_config_or_an_explicit_fraction(tmp_path, capsys):
+    root = _two_runs_with_a_warmup_dip(tmp_path, warmup_frac=None)
+    args = ["--law", "lc", "--csv", str(root / "summary.csv"), "--runs-dir", str(root / "runs"), "--n-boot", "0"]
+    assert fit_main([*args, "--out", str(tmp_path / "a.json")]) == 2
+    err = capsys.readouterr().err
+    assert "config.json: no such file" in err and "--warmup-frac" in err, err
+    assert fit_main([*args, "--warmup-frac", "0.25", "--out", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["groups"]["gpt2"]["n_points"] == 12

@@ -31,7 +31,10 @@ def test_cli_finds_the_tiered_architecture_of_the_fixture(tmp_path):
     assert data["tiered_groups"] == ["bert_mlm"]
     tier = data["groups"]["bert_mlm"]["upstream_vs_flops"]["tiers"]
     assert [(t["run"], t["not_better_than"]) for t in tier] == [("bert_mlm-base", "bert_mlm-small")]
-    front = data["frontiers"]["upstream_vs_flops"]["frontier"]
+    assert list(data["frontiers"]) == ["clm"], "the fixture is one objective family"
+    front = data["frontiers"]["clm"]["upstream_vs_flops"]["frontier"]
     qualities = [f["quality"] for f in front]
     assert qualities == sorted(qualities) and len(set(qualities)) == len(qualities)
-    assert data["frontiers"]["downstream_vs_params"]["n"] == 9, "scan runs left out, 9 grid runs"
+    assert data["frontiers"]["clm"]["downstream_vs_params"]["n"] == 9, "scan runs left out, 9 grid runs"
+    assert data["cross_family"]["downstream_vs_params"]["n"] == 9
+    assert data["references"] == {"clm": "gpt2"}

@@ -23,8 +23,8 @@ LOG_FIGURES = ["upstream_vs_flops", "pareto", "scaling_per_arch", "downstream_sc
                "lc_frontier", "learning_curves", "fit_residuals"]
 ARCHS = ["transformer", "gpt2", "bert_mlm", "glu", "switch", "evolved", "universal", "albert", "performer", "funnel",
          "mos", "lconv", "dconv"]
-# the fits the log-axis figures read (approach3 left out: on these short curves it is not fittable, and
-# for 13 architectures its fit of beta -> 0 divides by zero in compute_optimal)
+# the fits the log-axis figures read (approach3 left out: slow, and on these short curves its fits say
+# little; for 13 architectures one fit has beta -> 0, which compute_optimal reports as not_identified)
 FITS = {"slopes": ("slopes", []), "lc_frontier": ("lc", []), "pareto": ("pareto", []), "prediction": ("prediction", [])}
 
 

@@ -108,18 +108,21 @@ def test_missing_inputs_give_annotated_figures(tmp_path, monkeypatch):
 
 
 def test_fitted_figures_draw_and_annotate_the_fitted_values(fitted, tmp_path, monkeypatch):
-    """scaling_per_arch: a panel per non-reference architecture, titled with it, whose dots are its
-    grid runs' (FLOPs, neg. log-ppl) from summary.csv, whose line is the fitted power law and whose
-    label is alpha_F_U of fits/slopes.json. lc_frontier: a panel per architecture with one learning
-    curve per run, the frontier of fits/lc_frontier.json as dots, both fitted laws as lines and
-    their alpha_C and E in the label."""
+    """scaling_per_arch: a panel per architecture other than its family's reference (the fixture is
+    all causal LM: gpt2), titled with it, whose dots are its grid runs' (FLOPs, neg. log-ppl) from
+    summary.csv, whose line is the fitted power law and whose label is alpha_F_U of
+    fits/slopes.json. lc_frontier: a panel per architecture with one learning curve per run, the
+    frontier of fits/lc_frontier.json as dots (on C = 6ND, the causal family's axis) and the same
+    envelope on measured FLOPs as open circles, both fitted laws as lines and their alpha_C and E
+    in the label, and the reference's frontier dotted beside every other architecture."""
     import csv
 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from archscale.analysis import REFERENCE_ARCH
     from archscale.figures.common import arch_label
+
+    REFERENCE_ARCH = "gpt2"  # the causal-LM family's reference (analysis/family.py)
 
     args = ["--summary", str(FIXTURE / "summary.csv"), "--runs-dir", str(FIXTURE / "runs"), "--fits-dir", str(fitted),
             "--out-dir", str(tmp_path)]
@@ -152,8 +155,18 @@ def test_fitted_figures_draw_and_annotate_the_fitted_values(fitted, tmp_path, mo
         label = (f"pure: $\\alpha_C$ = {pure['alpha_C']:.3f}\n"
                  f"with E: $\\alpha_C$ = {off['alpha_C']:.3f}, E = {off['E']:.2f}")
         assert label in texts(ax), texts(ax)
-        (front,) = ax.collections
+        alt, front = ax.collections
         assert np.array_equal(front.get_offsets(), [[c, loss] for c, loss, _ in g["frontier"]])
+        assert np.array_equal(alt.get_offsets(), [[c, loss] for c, loss, _ in g["alt_compute"]["frontier"]])
+        assert g["compute"] == "6nd" and g["alt_compute"]["compute"] == "flops"
+        for c, _, run in g["frontier"]:  # C = 6 N D: N non-embedding params, D tokens of one eval point
+            n = float(next(r for r in rows if r["run"] == run)["non_embedding_params"])
+            tokens = {float(p["tokens"]) for p in csv.DictReader((FIXTURE / "runs" / run / "curve.csv").open())}
+            assert c / (6 * n) in tokens, (run, c)
+        dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+        assert len(dotted) == (arch != REFERENCE_ARCH)
+        if dotted:
+            assert np.array_equal(dotted[0].get_xydata(), [f[:2] for f in lc[REFERENCE_ARCH]["frontier"]])
         curves = [ln for ln in ax.lines if ln.get_linestyle() == "-" and ln.get_linewidth() == 0.7]
         assert len(curves) == sum(r["arch"] == arch for r in rows) == g["n_runs"]
         (dashed,) = [ln for ln in ax.lines if ln.get_linestyle() == "--"]

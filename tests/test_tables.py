@@ -77,7 +77,9 @@ def test_tables_without_downstream_or_fits(tmp_path):
     assert "BoolQ" not in t1 and "Avg." not in t1
     assert "Slopes not fitted" in (out / "table2_slopes.tex").read_text()
     assert "not fitted" in (out / "lc_fits.tex").read_text()
-    assert r"\newcommand{\BestFUArch}{n/a}" in (out / "macros.tex").read_text()
+    macros = (out / "macros.tex").read_text()
+    for fam in ("Span", "Clm", "Mlm"):  # every known family's macros exist, n/a when not fitted
+        assert f"\\newcommand{{\\BestFUArch{fam}}}{{n/a}}" in macros and f"\\newcommand{{\\RankedFU{fam}}}{{no}}" in macros
 
 
 def test_rendering_twice_gives_the_same_bytes(tmp_path):

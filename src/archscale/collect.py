@@ -4,6 +4,11 @@ summary.csv holds only what the same inputs reproduce to the byte (sizes, FLOPs,
 so it can be compared across machines; wall-clock measurements (steps/s, tokens/s, MFU, wall
 time) go to results/throughput.csv beside it. Analysis reads only these files, so rows from
 elsewhere (e.g. a published table) can be fed in the same way.
+
+`val_bpb` (bits per byte of held-out text, from the upstream eval; empty for non-causal runs) is
+the one upstream measure that means the same across tokenizers. `downstream_avg` averages the
+tasks of finetune.tasks that have a score; `downstream_tasks` names them and `downstream_partial`
+is `yes` when some task of finetune.tasks has none, so a partial average is never read as the full one.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from archscale.io import atomic_path, get_logger, read_json
 
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
-                  "val_loss", "val_ppl", "neg_log_ppl", "upstream_target", "device", "precision", "world_size", "seed",
+                  "val_loss", "val_ppl", "neg_log_ppl", "val_bpb", "upstream_target", "device", "precision", "world_size", "seed",
                   "code_version"]
 THROUGHPUT_FIELDS = ["run", "device", "precision", "world_size", "steps_per_s", "tokens_per_s", "mfu", "wall_s",
                      "export_s"]
@@ -33,16 +38,19 @@ def _fmt(value) -> str:
 
 def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "score_", average: bool = True) -> dict:
     """<prefix><Task> per task (empty when unavailable) and, with `average`, their SuperGLUE-style
-    average (downstream_avg)."""
-    row, scores = {}, []
+    average (downstream_avg) over the tasks with a score, which ones (downstream_tasks, space
+    separated) and whether any task of `tasks` is missing from it (downstream_partial: yes/no)."""
+    row, used = {}, []
     for task in tasks:
         path = finetune_dir / run / task / "metrics.json"
         score = read_json(path).get("score") if path.is_file() else None
         row[f"{prefix}{task}"] = score
         if score is not None:
-            scores.append(score)
+            used.append((task, score))
     if average:
-        row["downstream_avg"] = sum(scores) / len(scores) if scores else None
+        row["downstream_avg"] = sum(s for _, s in used) / len(used) if used else None
+        row["downstream_tasks"] = " ".join(t for t, _ in used)
+        row["downstream_partial"] = ("yes" if len(used) < len(tasks) else "no") if used else ""
     return row
 
 
@@ -55,7 +63,7 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
         m = read_json(runs_dir / run / "metrics.json")
         up = read_json(upstream_dir / run / "upstream.json")
         m.update(val_loss=up["val_loss"], val_ppl=up["val_ppl"], neg_log_ppl=up["neg_log_ppl"],
-                 upstream_target=up["loss_target"])
+                 val_bpb=up.get("val_bpb"), upstream_target=up["loss_target"])
         row = {k: m.get(k) for k in SUMMARY_FIELDS}
         if finetune_dir is not None and tasks:
             row.update(downstream(finetune_dir, run, tasks))

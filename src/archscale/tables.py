@@ -54,6 +54,9 @@ def table1_context(rows: list[Row]) -> dict[str, Any]:
             "arch": r.get("arch", ""), "size": r.get("size", ""), "params": r.get("params"),
             "flops": r.get("train_flops"), "steps_per_s": r.get("steps_per_s"), "upstream": r.get("neg_log_ppl"),
             "scores": [r.get(f"score_{t}") for t in tasks], "avg": r.get("downstream_avg") if has_avg else None,
+            "objective": r.get("objective", ""),
+            # an average over fewer tasks than the preset fine-tunes (collect.py: downstream_partial)
+            "partial": (r.get("downstream_partial") or "").lower() in {"yes", "true", "1"},
         })
     return {"runs": out, "tasks": tasks, "has_avg": has_avg}
 
@@ -71,9 +74,16 @@ def table3_context(rows: list[Row]) -> dict[str, Any]:
 
 
 def table2_context(slopes: dict[str, Any] | None) -> dict[str, Any]:
+    from archscale.analysis.family import arch_families, label, order
+
     groups = (slopes or {}).get("groups", {})
-    rows = [{"arch": arch, "fits": [fits.get(k) for k, _ in SLOPE_COLUMNS],
-             "n": max((f.get("n", 0) for f in fits.values()), default=0)} for arch, fits in groups.items()]
+    fam_of = arch_families([r for r in (slopes or {}).get("rows", []) if not r.get("scan")])
+    # Rows grouped by objective family: slopes of upstream loss compare only within one.
+    rank = {f: i for i, f in enumerate(order(fam_of.get(a, "") for a in groups))}
+    rows = [{"arch": arch, "fits": [fits.get(k) for k, _ in SLOPE_COLUMNS], "family": fam_of.get(arch, ""),
+             "family_label": label(fam_of[arch]) if fam_of.get(arch) else "",
+             "n": max((f.get("n", 0) for f in fits.values()), default=0)}
+            for arch, fits in sorted(groups.items(), key=lambda kv: (rank[fam_of.get(kv[0], "")], kv[0]))]
     level = (slopes or {}).get("ci_level", 0.95)
     return {"rows": rows, "columns": [h for _, h in SLOPE_COLUMNS], "level": round(100 * level)}
 

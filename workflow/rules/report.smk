@@ -45,6 +45,12 @@ def get_curves(wildcards=None):
     return [f"results/runs/{run}/curve.csv" for run in RUNS]
 
 
+def get_run_configs(wildcards=None):
+    """Each run's config.json: L(C), approach 3 and the prediction check read train.warmup_frac from
+    it to leave the warm-up's eval points out."""
+    return [f"results/runs/{run}/config.json" for run in RUNS]
+
+
 rule collect:
     input:
         metrics=expand("results/runs/{run}/metrics.json", run=RUNS),
@@ -68,6 +74,7 @@ rule fit_law:
     input:
         summary="results/summary.csv",
         curves=get_curves,
+        configs=get_run_configs,
     output:
         reported("results/fits/{fit}.json", "fit.rst", "Fits"),
     params:

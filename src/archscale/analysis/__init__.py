@@ -11,8 +11,8 @@ set the variables, or numpy was imported before this package (then the caller's 
 
 import os
 
-# The vanilla architecture every other one is compared with (Tay et al.'s reference).
-REFERENCE_ARCH = "transformer"
+# No single reference architecture: each objective family has its own (analysis/family.py), since
+# span-corruption, causal and masked-LM losses are losses of different tasks.
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -10,8 +10,11 @@ pass) so that L-BFGS-B runs from the best ``keep`` of them (64 by default). Meas
 240 Chinchilla runs: L-BFGS-B from all 4,500 starts with the analytic gradient took 292 s on this
 2-core machine and reached E 1.8172, alpha 0.3473, beta 0.3672; the best 20 screened starts
 reach the same optimum (to 5 digits) in ~2 s. ``keep=0`` runs every start.
-Confidence intervals: bootstrap over rows (runs), each replicate refitted from the full-data
-optimum.
+Confidence intervals: bootstrap over runs, each replicate refitted from the full-data optimum.
+A replicate draws runs with replacement and takes every point of each drawn run: the eval points
+of one learning curve share that run's seed, data order and any misfit of its size, so they are not
+independent, and resampling them one by one would treat a curve of 20 points as 20 runs' worth of
+evidence (intervals too narrow). Fitted on a table (one row per run) it is the row bootstrap.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ GRID = {
 ORDER = ("a", "b", "e", "alpha", "beta")
 MIN_POINTS = 10
 METHOD = ("L-BFGS-B on Huber(delta=1e-3) of log-sum-exp log loss, analytic gradient, best of a grid of starts; "
-          "CI: bootstrap over rows, refitted from the full-data optimum")
+          "CI: bootstrap over runs (every point of each drawn run), refitted from the full-data optimum")
+# An exponent below this is treated as 0: the loss then does not fall with N (or D), and the
+# compute-optimal split N_opt ~ C^(beta/(alpha+beta)) has no meaning (Hoffmann et al. eq. 4 divides by it).
+MIN_EXPONENT = 1e-6
 
 
 def objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> tuple[float, np.ndarray]:
@@ -99,17 +105,42 @@ def _natural(theta: np.ndarray) -> dict[str, float]:
     return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha, "beta": beta}
 
 
-def compute_optimal(p: dict[str, float]) -> dict[str, float]:
+def compute_optimal(p: dict[str, float]) -> dict[str, Any]:
     """N_opt = G (C/6)^a, D_opt = (C/6)^b / G with a = beta/(alpha+beta), b = alpha/(alpha+beta)
-    (Hoffmann et al. 2022, eq. 4, for C = 6 N D)."""
-    s = p["alpha"] + p["beta"]
-    return {"a": p["beta"] / s, "b": p["alpha"] / s, "G": (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / s)}
+    (Hoffmann et al. 2022, eq. 4, for C = 6 N D), with status 'fitted'.
+
+    With alpha or beta at 0 (the fit put it on its bound: the loss does not fall with N, or with D)
+    there is no optimum to allocate to: status 'not_identified', a reason, and a, b, G NaN (null in
+    JSON) instead of a division by zero. G is computed in logs, so a tiny exponent cannot overflow."""
+    alpha, beta = p["alpha"], p["beta"]
+    nan = {"a": math.nan, "b": math.nan, "G": math.nan}
+    if not (alpha >= MIN_EXPONENT and beta >= MIN_EXPONENT):
+        zero = "beta" if beta < MIN_EXPONENT else "alpha"
+        return {"status": "not_identified", **nan,
+                "reason": f"{zero} = {p[zero]:.3g}: the fitted loss does not fall with {'D' if zero == 'beta' else 'N'}, "
+                          "so no compute-optimal split exists"}
+    s = alpha + beta
+    log_g = (math.log(alpha) + math.log(p["A"]) - math.log(beta) - math.log(p["B"])) / s
+    if not abs(log_g) < 700:
+        return {"status": "not_identified", **nan, "reason": f"log G = {log_g:.3g} overflows"}
+    return {"status": "fitted", "a": beta / s, "b": alpha / s, "G": math.exp(log_g)}
 
 
 def optimal_allocation(p: dict[str, float], compute: float) -> tuple[float, float]:
-    """(N_opt, D_opt) at training compute C under C = 6 N D."""
+    """(N_opt, D_opt) at training compute C under C = 6 N D; ValueError when not identified."""
     opt = compute_optimal(p)
+    if opt["status"] != "fitted":
+        raise ValueError(f"no compute-optimal allocation: {opt['reason']}")
     return opt["G"] * (compute / 6.0) ** opt["a"], (compute / 6.0) ** opt["b"] / opt["G"]
+
+
+def run_bootstrap(runs: np.ndarray, n_boot: int, rng: np.random.Generator):
+    """Index arrays of ``n_boot`` replicates: each draws as many runs as there are, with
+    replacement, and takes all points of every drawn run (a run drawn twice: its points twice)."""
+    ids, inverse = np.unique(np.asarray(runs), return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(len(ids))]
+    for _ in range(n_boot):
+        yield np.concatenate([members[k] for k in rng.integers(0, len(ids), len(ids))])
 
 
 def predict(p: dict[str, float], n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
@@ -118,10 +149,16 @@ def predict(p: dict[str, float], n: np.ndarray | float, d: np.ndarray | float) -
 
 def fit_approach3(
     n: np.ndarray, d: np.ndarray, loss: np.ndarray, *, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-    starts: np.ndarray | None = None, keep: int = 64,
+    starts: np.ndarray | None = None, keep: int = 64, runs: list | np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Fit L(N, D); parameters with bootstrap CIs, the compute-optimal exponents, residuals."""
+    """Fit L(N, D); parameters with bootstrap CIs, the compute-optimal exponents, residuals.
+
+    ``runs``: the run of each point; the bootstrap resamples runs (run_bootstrap). Without it every
+    point is its own run (a table of final losses)."""
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
+    runs = np.arange(len(n)) if runs is None else np.asarray(runs)
+    if len(runs) != len(n):
+        raise ValueError(f"{len(runs)} run ids for {len(n)} points")
     distinct = (len(np.unique(n)), len(np.unique(d)))
     if len(n) < MIN_POINTS or min(distinct) < 3:
         return {"status": "not_fittable", "n": len(n),
@@ -131,10 +168,7 @@ def fit_approach3(
     theta, fun = fit_once(*data, screen(grid_starts() if starts is None else starts, *data, keep))
     point = _natural(theta)
     rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(n), len(n))
-        boots.append(_minimise(theta, tuple(v[idx] for v in data))[0])
+    boots = [_minimise(theta, tuple(v[idx] for v in data))[0] for idx in run_bootstrap(runs, n_boot, rng)]
     nat = [_natural(t) for t in boots]
     q = ((1 - level) / 2, (1 + level) / 2)
 
@@ -143,12 +177,17 @@ def fit_approach3(
 
     params = {k: {"value": point[k], "ci": interval([b[k] for b in nat])} for k in point}
     opt = compute_optimal(point)
-    opt_boot = [compute_optimal(b) for b in nat]
-    optimal = {k: {"value": opt[k], "ci": interval([o[k] for o in opt_boot])} for k in opt}
+    # Replicates whose alpha or beta hit 0 have no optimum: left out of the intervals, and counted.
+    opt_boot = [o for o in map(compute_optimal, nat) if o["status"] == "fitted"]
+    optimal = {k: {"value": opt[k], "ci": interval([o[k] for o in opt_boot]) if opt["status"] == "fitted" else None}
+               for k in ("a", "b", "G")}
+    optimal.update(status=opt["status"], n_boot_not_identified=len(nat) - len(opt_boot),
+                   **({"reason": opt["reason"]} if "reason" in opt else {}))
     resid = np.log(predict(point, n, d)) - data[2]
     # A parameter on the box edge means the data do not pin it down (e.g. a tiered frontier).
     at_bound = [k for k, v, (lo, hi) in zip(ORDER, theta, BOUNDS) if min(v - lo, hi - v) < 1e-6]
-    return {"status": "fitted", "n": len(n), "params": params, "compute_optimal": optimal, "at_bound": at_bound,
+    return {"status": "fitted", "n": len(n), "n_runs": len(np.unique(runs)), "params": params,
+            "compute_optimal": optimal, "at_bound": at_bound,
             "huber_loss": fun, "rmse_log": float(np.sqrt(np.mean(resid**2))), "residuals_log": resid.tolist()}
 
 
@@ -164,23 +203,30 @@ def table_points(rows: list[Row], n_col: str, d_col: str, c_col: str, loss_col: 
 
 
 def fit_approach3_table(rows: list[Row], args: Any, *, source: str, group: str | None) -> dict[str, Any]:
-    """The CLI's approach-3 fit: table rows (or every curve eval point) per group."""
+    """The CLI's approach-3 fit: table rows (or every curve eval point past warm-up) per group; a
+    group must lie in one objective family."""
     from archscale.analysis.curves import curve_points
+    from archscale.analysis.family import family_of
 
     fits: dict[str, Any] = {}
     used: list[dict[str, Any]] = []
     for name, members in groups(rows, group).items():
+        fams = sorted({family_of(r) for r in members})
+        if len(fams) > 1:
+            raise ValueError(f"approach-3 group {name!r} has runs of {len(fams)} objective families {fams}: their losses "
+                             "are losses of different tasks; group by architecture (--group arch)")
         if args.points == "curves":
-            pts = curve_points(members, args.runs_dir, n_col=args.n)
+            pts = curve_points(members, args.runs_dir, n_col=args.n, warmup_frac=getattr(args, "warmup_frac", None))
         else:
             pts = table_points(members, args.n, args.d, args.c, args.loss)
         pts.sort(key=lambda t: t[2])
         dropped = pts[len(pts) - args.exclude_top_loss:] if args.exclude_top_loss else []
         pts = pts[: len(pts) - len(dropped)]
-        fit = fit_approach3([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
+        run_ids = [p[3].get("run") or p[3].get("__line__", str(i)) for i, p in enumerate(pts)]
+        fit = fit_approach3([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], runs=run_ids,
                             n_boot=args.n_boot, level=args.level, seed=args.seed, keep=args.starts)
         fit["excluded"] = [public(p[3]) for p in dropped]
-        fit["points_used"] = [{"N": p[0], "D": p[1], "loss": p[2]} for p in pts]
+        fit["points_used"] = [{"N": p[0], "D": p[1], "loss": p[2], "run": r} for p, r in zip(pts, run_ids)]
         fits[name] = fit
         used += [public(p[3]) for p in pts] if args.points == "table" else []
     return {"law": "approach3", "method": METHOD, "model": "L = E + A/N^alpha + B/D^beta", "ci_level": args.level,

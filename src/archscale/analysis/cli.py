@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     cols.add_argument("--loss", default="val_loss", help="loss column (approach3 table, curve.csv)")
     curves = p.add_argument_group("learning curves (lc, approach3 --points curves, prediction)")
     curves.add_argument("--runs-dir", default="results/runs", help="folder with {run}/curve.csv")
-    curves.add_argument("--compute", choices=("flops", "6nd"), default="flops", help="C axis: measured FLOPs or 6 N D")
+    curves.add_argument("--compute", choices=("auto", "flops", "6nd"), default="auto",
+                        help="lc: C axis; auto = the objective family's (6 N D for clm/mlm as Oyedele, measured FLOPs for span as Tay et al.)")
+    curves.add_argument("--warmup-frac", type=float, default=None,
+                        help="lr warm-up fraction of steps whose eval points are left out (default: each run's config.json train.warmup_frac)")
     curves.add_argument("--points", choices=("table", "curves"), default="table", help="approach3: fit table rows or every eval point of every curve")
     fit = p.add_argument_group("fitting")
     fit.add_argument("--exclude-top-loss", type=int, default=0, help="approach3: drop this many highest-loss rows (Besiroglu et al. drop 5)")
@@ -80,7 +83,7 @@ def run_fit(args: argparse.Namespace) -> dict[str, Any]:
 
         require_columns(rows, ["run", args.n], args.csv)
         result = fit_lc_from_runs(rows, Path(args.runs_dir), n_col=args.n, compute=args.compute,
-                                  group=group, **boot)
+                                  group=group, warmup_frac=args.warmup_frac, **boot)
     elif args.law == "approach3":
         from archscale.analysis.approach3 import fit_approach3_table
 
@@ -90,7 +93,7 @@ def run_fit(args: argparse.Namespace) -> dict[str, Any]:
 
         require_columns(rows, ["run", args.n, args.flops, args.upstream, args.d], args.csv)
         result = fit_prediction(rows, Path(args.runs_dir), n_col=args.n, flops=args.flops,
-                                upstream=args.upstream, tokens=args.d, group=group)
+                                upstream=args.upstream, tokens=args.d, group=group, warmup_frac=args.warmup_frac)
     result["options"] = {k: v for k, v in sorted(vars(args).items())}
     return result
 

@@ -4,6 +4,11 @@ Kaplan et al. (2020) and Oyedele (2021) read L(C) off the lower envelope of all 
 an architecture: at each compute C, the lowest loss any run of it reached with at most C. With
 curves sampled at eval steps, that envelope is the running minimum of the eval points sorted by
 compute.
+
+Points inside the learning-rate warm-up (the first ``max(int(steps * train.warmup_frac), 1)``
+steps, as train/engine.py's lr_factor counts them; warmup_frac from the run's config.json) are left
+out of the envelope and of approach 3: there the loss reflects the schedule, not what the model can
+reach with that compute, and an early point of a large model can sit below a small model's curve.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from archscale.analysis.table import Row, TableError, number, read_csv, require_columns
+from archscale.analysis.table import Row, TableError, number, read_csv, read_json, require_columns
 
 COMPUTE_AXES = ("flops", "6nd")
 
@@ -43,15 +48,44 @@ def compute_of(point: dict[str, float], n: float, axis: str) -> float:
     raise ValueError(f"unknown compute axis {axis!r}; expected one of {COMPUTE_AXES}")
 
 
-def run_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, axis: str) -> list[dict[str, Any]]:
-    """Every eval point of every run in ``rows``, as {C, loss, run, N, tokens}."""
+def warmup_steps(runs_dir: str | Path, row: Row, warmup_frac: float | None = None) -> int:
+    """Steps of the run's linear lr warm-up: max(int(steps * warmup_frac), 1) (train/engine.py).
+
+    steps: the row's `steps` (summary.csv), else the run's metrics.json; warmup_frac: the argument,
+    else train.warmup_frac of the run's config.json (the merged value the run used)."""
+    run_dir = Path(runs_dir) / row["run"]
+    steps = number(row, "steps")
+    if steps is None:
+        metrics = run_dir / "metrics.json"
+        if not metrics.is_file():
+            raise TableError(f"{row.get('__line__', '?')}: run {row['run']!r} has no `steps` column and no {metrics}")
+        steps = read_json(metrics).get("steps")
+    if warmup_frac is None:
+        config = run_dir / "config.json"
+        if not config.is_file():
+            raise TableError(f"{config}: no such file (train.warmup_frac is needed to leave warm-up points out; "
+                             "or pass --warmup-frac)")
+        warmup_frac = (read_json(config).get("train") or {}).get("warmup_frac")
+        if warmup_frac is None:
+            raise TableError(f"{config}: no train.warmup_frac")
+    return max(int(int(steps) * float(warmup_frac)), 1)
+
+
+def run_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, axis: str, drop_warmup: bool = True,
+               warmup_frac: float | None = None) -> list[dict[str, Any]]:
+    """Every eval point of every run in ``rows`` past its lr warm-up (all with drop_warmup=False), as
+    {C, loss, run, N, tokens, step}."""
     out = []
     for row in rows:
         n = number(row, n_col)
         if n is None:
             raise TableError(f"{row.get('__line__', '?')}: run {row.get('run')!r} has no {n_col}")
-        for p in load_curve(runs_dir, row["run"]):
-            out.append({"C": compute_of(p, n, axis), "loss": p["loss"], "run": row["run"], "N": n, "tokens": p["tokens"]})
+        curve = load_curve(runs_dir, row["run"])
+        skip = warmup_steps(runs_dir, row, warmup_frac) if drop_warmup else 0
+        for p in curve:
+            if p["step"] > skip:
+                out.append({"C": compute_of(p, n, axis), "loss": p["loss"], "run": row["run"], "N": n,
+                            "tokens": p["tokens"], "step": p["step"]})
     return out
 
 
@@ -66,11 +100,13 @@ def lower_envelope(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return frontier
 
 
-def curve_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, min_frac: float = 0.25) -> list[tuple[float, float, float, Row]]:
-    """(N, D, loss, row) for approach 3 from every eval point past ``min_frac`` of each run's tokens.
+def curve_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, min_frac: float = 0.25,
+                 warmup_frac: float | None = None) -> list[tuple[float, float, float, Row]]:
+    """(N, D, loss, row) for approach 3 from every eval point past ``min_frac`` of each run's tokens
+    and past its lr warm-up.
 
-    The earliest points are left out: they sit in warm-up, where loss reflects the schedule more
-    than the model's capacity.
+    The earliest points are left out: they sit in or just after warm-up, where loss reflects the
+    schedule more than the model's capacity.
     """
     out = []
     for row in rows:
@@ -78,6 +114,8 @@ def curve_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, min_frac:
         if n is None:
             raise TableError(f"{row.get('__line__', '?')}: run {row.get('run')!r} has no {n_col}")
         curve = load_curve(runs_dir, row["run"])
+        skip = warmup_steps(runs_dir, row, warmup_frac)
         last = max((p["tokens"] for p in curve), default=0.0)
-        out += [(n, p["tokens"], p["loss"], row) for p in curve if p["tokens"] >= min_frac * last and p["tokens"] > 0]
+        out += [(n, p["tokens"], p["loss"], row) for p in curve
+                if p["tokens"] >= min_frac * last and p["tokens"] > 0 and p["step"] > skip]
     return out

@@ -7,6 +7,11 @@ Both are fitted to the frontier points in log-loss space (least squares on log L
 loss 2 counts as much as one at loss 6. Intervals: residual bootstrap (percentile), refitting each
 replicate. The frontier's points come from a few learning curves and are serially correlated, so
 these intervals are optimistic; the prediction check (prediction.py) is the honest test.
+
+The envelope leaves out every point inside its run's lr warm-up (curves.py). The compute axis is
+the family's (family.py): C = 6 N B S with N the non-embedding parameters for causal and masked LMs,
+as Oyedele (2021) after Kaplan et al. (2020); measured training FLOPs for span corruption, as Tay et
+al. (2022). The other axis is fitted beside it (point estimates), so neither choice hides the other.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from archscale.analysis.curves import lower_envelope, run_points
+from archscale.analysis.family import compute_axis, family_of, order, reference
 from archscale.analysis.table import Row, groups, public
 
 MIN_FRONTIER = 5
-METHOD = ("frontier = running minimum of all eval points by compute; least squares on log loss; "
-          "CI: residual bootstrap (percentile)")
+METHOD = ("frontier = running minimum by compute of all eval points past each run's lr warm-up; least squares on "
+          "log loss; CI: residual bootstrap (percentile)")
+WARMUP = "eval points at or before the end of each run's lr warm-up (step <= max(int(steps * train.warmup_frac), 1)) are left out"
 
 
 def fit_pure(c: np.ndarray, loss: np.ndarray) -> dict[str, float]:
@@ -123,22 +130,36 @@ def fit_frontier(points: list[dict[str, Any]], *, n_boot: int = 2000, level: flo
 
 
 def fit_lc_from_runs(
-    rows: list[Row], runs_dir: Path, *, n_col: str, compute: str = "flops", group: str | None = "arch",
-    n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    rows: list[Row], runs_dir: Path, *, n_col: str, compute: str = "auto", group: str | None = "arch",
+    n_boot: int = 2000, level: float = 0.95, seed: int = 0, warmup_frac: float | None = None,
 ) -> dict[str, Any]:
-    """L(C) per group on the chosen compute axis (with CIs), the other axis's point fits beside it.
+    """L(C) per group on its compute axis (with CIs), the other axis's point fits beside it.
 
-    Cost: the offset law's bootstrap is ~10 ms per replicate (scipy least_squares), so
+    compute: 'auto' = each group's family axis (family.compute_axis), or 'flops' / '6nd' for all.
+    A group must lie in one objective family (an envelope over two would mix losses of different
+    tasks). Cost: the offset law's bootstrap is ~10 ms per replicate (scipy least_squares), so
     n_boot=1000 takes ~10 s per group on one core."""
-    other = "6nd" if compute == "flops" else "flops"
     out: dict[str, Any] = {}
     for name, members in groups(rows, group).items():
-        fit = fit_frontier(run_points(members, runs_dir, n_col=n_col, axis=compute), n_boot=n_boot, level=level, seed=seed)
+        fams = sorted({family_of(r) for r in members})
+        if len(fams) > 1:
+            raise ValueError(f"L(C) group {name!r} has runs of {len(fams)} objective families {fams}: their losses are "
+                             "losses of different tasks; group by architecture (--group arch)")
+        axis = compute_axis(fams[0]) if compute == "auto" else compute
+        other = "6nd" if axis == "flops" else "flops"
+        pts = run_points(members, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac)
+        fit = fit_frontier(pts, n_boot=n_boot, level=level, seed=seed)
         # The other axis is a cross-check of the exponent: point estimates only (halves the cost).
-        alt = fit_frontier(run_points(members, runs_dir, n_col=n_col, axis=other), n_boot=0)
-        fit["n_runs"] = len(members)
-        fit["alt_compute"] = {"compute": other, "status": alt["status"],
+        alt = fit_frontier(run_points(members, runs_dir, n_col=n_col, axis=other, warmup_frac=warmup_frac), n_boot=0)
+        fit.update(n_runs=len(members), family=fams[0], compute=axis)
+        fit["alt_compute"] = {"compute": other, "status": alt["status"], "frontier": alt["frontier"],
                               **({"pure": alt["pure"]["params"], "offset": alt["offset"]["params"]} if alt["status"] == "fitted" else {})}
         out[name] = fit
-    return {"law": "lc", "method": METHOD, "models": {"pure": "L = (C_c/C)^alpha_C", "offset": "L = E + (C_c/C)^alpha_C"},
-            "compute": compute, "ci_level": level, "groups": out, "rows": [public(r) for r in rows]}
+    families: dict[str, Any] = {}
+    for fam in order(g["family"] for g in out.values()):
+        archs = [a for a, g in out.items() if g["family"] == fam]
+        families[fam] = {"groups": archs, "reference": reference(fam, archs) if group else None,
+                         "compute": compute_axis(fam) if compute == "auto" else compute}
+    return {"law": "lc", "method": METHOD, "warmup": WARMUP,
+            "models": {"pure": "L = (C_c/C)^alpha_C", "offset": "L = E + (C_c/C)^alpha_C"},
+            "compute": compute, "ci_level": level, "groups": out, "families": families, "rows": [public(r) for r in rows]}

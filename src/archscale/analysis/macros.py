@@ -1,9 +1,16 @@
 """Every number the paper's prose quotes, as LaTeX macros built from summary.csv and the fits.
 
-The paper never types a number: it writes ``\\BestFUArch`` or ``\\alphaFUTransformer`` and
+The paper never types a number: it writes ``\\BestFUArchSpan`` or ``\\alphaFUTransformer`` and
 paper/generated/macros.tex defines them. Macros are generic in the set of architectures (the
 prose may only use the summary ones: counts, best/worst, reference), and per-architecture ones
 exist for tables and for readers who want to cite one value.
+
+Rankings of anything fitted to upstream loss (best/worst slope, reference, frontier owners) exist
+only per objective family (family.py), with the family as the name's tail: ``\\BestFUArchSpan``,
+``\\RefArchClm``, and a ``\\RankedFUMlm`` switch that is `yes` only when at least two architectures
+of the family have that slope fitted. Every known family (span, clm, mlm) gets its macros in every
+build (n/a, `no`), so main.tex compiles for every preset. Only downstream-only slopes (alpha_F_D,
+alpha_P_D: SuperGLUE score, the same measure for every run) are also ranked across families.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from archscale.analysis import REFERENCE_ARCH
+from archscale.analysis.family import KNOWN, arch_families, order, reference, suffix
 from archscale.analysis.table import Row, number, tasks_of
 from archscale.analysis.texfmt import DASH, count, fixed, macro_name, sci, tex
 
@@ -47,7 +54,6 @@ def _run_macros(m: Macros, rows: list[Row]) -> None:
     m.add("NumArchs", str(len(archs)))
     m.add("NumSizes", str(len({r.get("size", "") for r in main})))
     m.add("ArchList", ", ".join(tex(a) for a in archs) or NA)
-    m.add("RefArch", tex(REFERENCE_ARCH))
     params = [v for r in main if (v := number(r, "params")) is not None]
     flops = [v for r in rows if (v := number(r, "train_flops")) is not None]
     m.add("MinParams", count(min(params)) if params else NA)
@@ -90,32 +96,112 @@ def _section_macros(m: Macros, rows: list[Row]) -> None:
                                  for r in rows for t in scratch)))
 
 
-def _slope_macros(m: Macros, slopes: dict[str, Any] | None) -> None:
+def families(rows: list[Row], fits: dict[str, dict[str, Any] | None] | None = None) -> dict[str, str]:
+    """Architecture -> objective family, from summary.csv's main grid and the rows each fit file was
+    fitted on (a fit made elsewhere still gets its families)."""
+    out: dict[str, str] = {}
+    for fit in (fits or {}).values():
+        out.update(arch_families([r for r in (fit or {}).get("rows", []) if not r.get("scan")]))
+    out.update(arch_families([r for r in rows if not r.get("scan")]))
+    return out
+
+
+def family_list(fam_of: dict[str, str]) -> list[str]:
+    """The families macros are made for: every known one (span, clm, mlm), then any other present."""
+    return order(set(KNOWN) | set(fam_of.values()))
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _family_macros(m: Macros, fam_of: dict[str, str]) -> None:
+    """Per family: is it in this build, its architectures and its reference."""
+    present = [f for f in family_list(fam_of) if f in fam_of.values()]
+    m.add("NumFamilies", str(len(present)))
+    for fam in family_list(fam_of):
+        archs = sorted(a for a, f in fam_of.items() if f == fam)
+        tail = suffix(fam)
+        m.add(f"HasFamily{tail}", _yes(bool(archs)))
+        m.add(f"MultiArch{tail}", _yes(len(archs) >= 2))
+        m.add(f"NumArchs{tail}", str(len(archs)))
+        m.add(f"FamilyArchs{tail}", ", ".join(tex(a) for a in archs) or "none")
+        ref = reference(fam, archs)
+        m.add(f"RefArch{tail}", tex(ref) if ref else NA)
+
+
+def rank_macros(m: Macros, tag: str, values: dict[str, Any], ref: str | None = None, *, tail: str = "",
+                key: str = "alpha", with_ref: bool = True) -> None:
+    """NumFitted<tag><tail>, Ranked<tag><tail> (yes with >= 2 fitted), Best<tag>Arch<tail> and
+    Best<tag><tail> (Lo, Hi), the same for Worst, and Ref<tag><tail> of ``ref``, over ``values``
+    (arch -> fit, larger ``key`` = steeper); n/a where absent. ``tail`` names the family
+    (\\BestFUArchSpan); callers pass one family's architectures only, or a measure that means the
+    same across families (no tail)."""
+    m.add(f"NumFitted{tag}{tail}", str(len(values)))
+    m.add(f"Ranked{tag}{tail}", _yes(len(values) >= 2))
+    for which, pick in (("Best", max), ("Worst", min)):
+        arch = pick(sorted(values), key=lambda a: values[a][key]) if values else None
+        m.add(f"{which}{tag}Arch{tail}", tex(arch) if arch else NA)
+        m.fit(f"{which}{tag}{tail}", values.get(arch) if arch else None, key=key)
+    if with_ref:
+        m.fit(f"Ref{tag}{tail}", values.get(ref) if ref else None, key=key)
+
+
+# Slopes with upstream loss in them are ranked within a family only; downstream-only ones across all.
+FAMILY_SLOPES = ("alpha_F_U", "alpha_P_U", "alpha_U_D")
+CROSS_SLOPES = ("alpha_F_D", "alpha_P_D")
+
+
+def _slope_macros(m: Macros, slopes: dict[str, Any] | None, fam_of: dict[str, str]) -> None:
     groups = (slopes or {}).get("groups", {})
     m.add("CILevel", str(round(100 * (slopes or {}).get("ci_level", 0.95))))
-    for key in ("alpha_F_U", "alpha_P_U", "alpha_F_D", "alpha_P_D", "alpha_U_D"):
+    for key in FAMILY_SLOPES + CROSS_SLOPES:
         short = key.replace("alpha_", "").replace("_", "")
         fitted = {a: f[key] for a, f in groups.items() if f.get(key, {}).get("status") == "fitted"}
-        m.add(f"NumFitted{short}", str(len(fitted)))
         for arch, fits in groups.items():
             m.fit(macro_name("alpha" + short, arch), fits.get(key))
-        for which, pick in (("Best", max), ("Worst", min)):
-            arch = pick(sorted(fitted), key=lambda a: fitted[a]["alpha"]) if fitted else None
-            m.add(f"{which}{short}Arch", tex(arch) if arch else NA)
-            m.fit(f"{which}{short}", fitted.get(arch) if arch else None)
-        ref = groups.get(REFERENCE_ARCH, {}).get(key)
-        m.fit(f"Ref{short}", ref)
+        if key in CROSS_SLOPES:
+            rank_macros(m, short, fitted, with_ref=False)
+            continue
+        m.add(f"NumFitted{short}", str(len(fitted)))
+        for fam in family_list(fam_of):
+            archs = sorted(a for a, f in fam_of.items() if f == fam)
+            rank_macros(m, short, {a: f for a, f in fitted.items() if fam_of.get(a) == fam}, reference(fam, archs),
+                        tail=suffix(fam))
+
+
+def _downstream_macros(m: Macros, rows: list[Row]) -> None:
+    """Which SuperGLUE tasks downstream_avg averages (collect.py writes downstream_tasks and
+    downstream_partial; an older summary: the tasks with a score in that row), and how many runs
+    average fewer tasks than the preset fine-tunes (partial)."""
+    all_tasks = tasks_of(rows)
+    scored = [r for r in rows if number(r, "downstream_avg") is not None]
+    used, partial = [], 0
+    for r in scored:
+        tasks = (r.get("downstream_tasks") or "").split() if "downstream_tasks" in r else \
+            [t for t in all_tasks if number(r, f"score_{t}") is not None]
+        used.append(tasks)
+    union = [t for t in all_tasks if any(t in u for u in used)] + sorted({t for u in used for t in u} - set(all_tasks))
+    for r, tasks in zip(scored, used):
+        flag = (r.get("downstream_partial") or "").lower()
+        partial += flag in {"yes", "true", "1"} if "downstream_partial" in r else set(tasks) != set(union)
+    m.add("DownstreamTasks", ", ".join(tex(t) for t in union) or NA)
+    m.add("NumDownstreamTasks", str(len(union)))
+    m.add("NumPartialDownstream", str(partial))
+    m.add("HasPartialDownstream", _yes(partial > 0))
 
 
 def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> list[tuple[str, str]]:
     """(name, value) pairs in a stable order; values are LaTeX, names letters only."""
     m = Macros()
+    fam_of = families(rows, fits)
     _run_macros(m, rows)
+    _family_macros(m, fam_of)
+    _downstream_macros(m, rows)
     _transfer_macros(m, rows)
     _section_macros(m, rows)
-    _slope_macros(m, fits.get("slopes"))
+    _slope_macros(m, fits.get("slopes"), fam_of)
     from archscale.analysis.report import fit_macros
 
-    fit_macros(m, fits)
+    fit_macros(m, fits, fam_of)
     return [(k, v if v != "" else DASH) for k, v in m.items.items()]
-

@@ -1,7 +1,10 @@
-"""Pareto frontiers over all architectures, and "tiered" frontiers within one.
+"""Pareto frontiers within each objective family, and "tiered" frontiers within one architecture.
 
 A run is on the frontier when no other run reaches at least its quality at no more cost (cost =
-training FLOPs or parameters; quality = upstream U or downstream D, higher is better). Within one
+training FLOPs or parameters; quality = upstream U or downstream D, higher is better). Upstream
+quality is a loss of the family's task (span corruption, causal or masked LM: family.py), so the
+upstream frontiers are drawn per family; downstream (SuperGLUE) scores mean the same for every run,
+so their frontiers are given per family and across all runs (``cross_family``). Within one
 architecture, a larger run that is not better than some smaller one of the same architecture
 makes the frontier "tiered" (Oyedele 2021 saw this for Reformer): that run costs more for nothing.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archscale.analysis.family import family_of, references, split
 from archscale.analysis.table import Row, groups, number, public
 
 
@@ -46,28 +50,42 @@ def _points(rows: list[Row], cost: str, quality: str) -> list[tuple[float, float
     return pts
 
 
+def _fronts(rows: list[Row], present: set[str], arch_of: dict[str, str], keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    out = {}
+    for key, (ccol, qcol) in keys.items():
+        pts = _points(rows, ccol, qcol) if {qcol, ccol} <= present else []
+        out[key] = {"cost": ccol, "quality": qcol, "n": len(pts),
+                    "frontier": [{"run": n, "arch": arch_of.get(n, ""), "cost": c, "quality": q} for c, q, n in frontier(pts)]}
+    return out
+
+
 def fit_pareto(
     rows: list[Row], *, flops: str = "train_flops", params: str = "params", upstream: str = "neg_log_ppl",
     downstream: str = "downstream_avg", group: str | None = "arch",
 ) -> dict[str, Any]:
-    """Frontiers (upstream/downstream x FLOPs/params) over all runs, and tiers per group."""
+    """Frontiers (upstream/downstream x FLOPs/params) per objective family, downstream ones also
+    across families, and tiers per group."""
     present = set(rows[0]) if rows else set()
     arch_of = {r.get("run", ""): r.get(group, "") if group else "all" for r in rows}
-    fronts: dict[str, Any] = {}
-    per_group: dict[str, Any] = {name: {} for name in groups(rows, group)}
-    for qname, qcol in (("upstream", upstream), ("downstream", downstream)):
-        for cname, ccol in (("flops", flops), ("params", params)):
-            key = f"{qname}_vs_{cname}"
-            pts = _points(rows, ccol, qcol) if {qcol, ccol} <= present else []
-            front = frontier(pts)
-            fronts[key] = {"cost": ccol, "quality": qcol, "n": len(pts),
-                           "frontier": [{"run": n, "arch": arch_of.get(n, ""), "cost": c, "quality": q} for c, q, n in front]}
-            for name, members in groups(rows, group).items():
-                mpts = _points(members, ccol, qcol) if {qcol, ccol} <= present else []
-                t = tiers(mpts)
-                per_group[name][key] = {"n": len(mpts), "tiered": bool(t), "tiers": t,
-                                        "on_global_frontier": sorted(n for _, _, n in front if arch_of.get(n) == name)}
-    return {"law": "pareto", "method": "non-dominated runs by (cost, quality); tiers: a run no better than a cheaper run of its group",
-            "frontiers": fronts, "groups": per_group,
+    keys = {f"{q}_vs_{c}": (ccol, qcol) for q, qcol in (("upstream", upstream), ("downstream", downstream))
+            for c, ccol in (("flops", flops), ("params", params))}
+    fams = split(rows)
+    fronts = {fam: _fronts(members, present, arch_of, keys) for fam, members in fams.items()}
+    cross = _fronts(rows, present, arch_of, {k: v for k, v in keys.items() if k.startswith("downstream")})
+    per_group: dict[str, Any] = {}
+    for name, members in groups(rows, group).items():
+        own = {family_of(r) for r in members}
+        per_group[name] = {}
+        for key, (ccol, qcol) in keys.items():
+            t = tiers(_points(members, ccol, qcol) if {qcol, ccol} <= present else [])
+            on = sorted(f["run"] for fam in own for f in fronts[fam][key]["frontier"] if arch_of.get(f["run"]) == name)
+            per_group[name][key] = {"n": len(_points(members, ccol, qcol)) if {qcol, ccol} <= present else 0,
+                                    "tiered": bool(t), "tiers": t, "on_family_frontier": on}
+    return {"law": "pareto",
+            "method": ("non-dominated runs by (cost, quality) within each objective family (downstream also across "
+                       "families); tiers: a run no better than a cheaper run of its group"),
+            "frontiers": fronts, "cross_family": cross,
+            "references": references(rows, group) if group else {},
+            "groups": per_group,
             "tiered_groups": sorted(g for g, v in per_group.items() if v.get("upstream_vs_flops", {}).get("tiered")),
             "rows": [public(r) for r in rows]}

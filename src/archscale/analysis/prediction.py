@@ -3,7 +3,8 @@
 A law that only interpolates is not yet a scaling law; this is the honest test of one. For each
 group the largest run (by N, then FLOPs) is held out; the laws are fitted on the rest:
     power_flops  log L = a - alpha log F over the remaining runs' final losses
-    lc_pure      L = (C_c/C)^alpha_C on the frontier of the remaining learning curves
+    lc_pure      L = (C_c/C)^alpha_C on the frontier of the remaining learning curves (past warm-up),
+                 C on the family's axis (family.py: 6 N D for causal/masked LMs, measured FLOPs for span)
     lc_offset    L = E + (C_c/C)^alpha_C on the same frontier
     approach3    L = E + A/N^alpha + B/D^beta on the remaining curves' eval points
 and each predicts the held-out run's final loss (-U) at its FLOPs (or N and tokens). A law that
@@ -32,26 +33,30 @@ def _power_flops(train: list[Row], held: Row, flops: str, upstream: str) -> dict
             "alpha": -float(slope)}
 
 
-def _lc(train: list[Row], held: Row, runs_dir: Path, n_col: str, flops: str) -> dict[str, dict[str, Any]]:
-    from archscale.analysis.curves import run_points
+def _lc(train: list[Row], held: Row, runs_dir: Path, n_col: str, flops: str, tokens: str,
+        warmup_frac: float | None) -> dict[str, dict[str, Any]]:
+    from archscale.analysis.curves import compute_of, run_points
+    from archscale.analysis.family import compute_axis, family_of
     from archscale.analysis.lc import fit_frontier, predict_offset, predict_pure
 
-    fit = fit_frontier(run_points(train, runs_dir, n_col=n_col, axis="flops"), n_boot=0)
+    axis = compute_axis(family_of(held))
+    fit = fit_frontier(run_points(train, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac), n_boot=0)
     if fit["status"] != "fitted":
         return {k: {"status": "not_fittable", "reason": fit["reason"]} for k in ("lc_pure", "lc_offset")}
-    c = number(held, flops)
+    c = compute_of({"flops": number(held, flops), "tokens": number(held, tokens)}, number(held, n_col), axis)
     out = {}
     for key, kind, pred in (("lc_pure", "pure", predict_pure), ("lc_offset", "offset", predict_offset)):
         p = {k: v["value"] for k, v in fit[kind]["params"].items()}
-        out[key] = {"status": "fitted", "predicted": float(pred(p, c)), "params": p}
+        out[key] = {"status": "fitted", "predicted": float(pred(p, c)), "params": p, "compute": axis}
     return out
 
 
-def _approach3(train: list[Row], held: Row, runs_dir: Path, n_col: str, tokens: str) -> dict[str, Any]:
+def _approach3(train: list[Row], held: Row, runs_dir: Path, n_col: str, tokens: str,
+               warmup_frac: float | None) -> dict[str, Any]:
     from archscale.analysis.approach3 import fit_approach3, predict
     from archscale.analysis.curves import curve_points
 
-    pts = curve_points(train, runs_dir, n_col=n_col)
+    pts = curve_points(train, runs_dir, n_col=n_col, warmup_frac=warmup_frac)
     fit = fit_approach3([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], n_boot=0, keep=32)
     if fit["status"] != "fitted":
         return {"status": "not_fittable", "reason": fit["reason"]}
@@ -59,7 +64,13 @@ def _approach3(train: list[Row], held: Row, runs_dir: Path, n_col: str, tokens: 
     return {"status": "fitted", "predicted": float(predict(p, number(held, n_col), number(held, tokens))), "params": p}
 
 
-def check_group(members: list[Row], runs_dir: Path, *, n_col: str, flops: str, upstream: str, tokens: str) -> dict[str, Any]:
+def check_group(members: list[Row], runs_dir: Path, *, n_col: str, flops: str, upstream: str, tokens: str,
+                warmup_frac: float | None = None) -> dict[str, Any]:
+    from archscale.analysis.family import family_of
+
+    fams = sorted({family_of(r) for r in members})
+    if len(fams) > 1:  # one law over losses of different tasks would predict nothing
+        return {"status": "not_fittable", "reason": f"runs of {len(fams)} objective families {fams}", "held_out": ""}
     usable = [r for r in members if None not in (number(r, n_col), number(r, flops), number(r, upstream))]
     usable.sort(key=lambda r: (number(r, n_col), number(r, flops), r.get("run", "")))
     if len({number(r, n_col) for r in usable}) < 3:
@@ -69,8 +80,8 @@ def check_group(members: list[Row], runs_dir: Path, *, n_col: str, flops: str, u
     train = [r for r in usable if number(r, n_col) < number(held, n_col)]
     laws: dict[str, Any] = {"power_flops": _power_flops(train, held, flops, upstream)}
     try:
-        laws.update(_lc(train, held, runs_dir, n_col, flops))
-        laws["approach3"] = _approach3(train, held, runs_dir, n_col, tokens)
+        laws.update(_lc(train, held, runs_dir, n_col, flops, tokens, warmup_frac))
+        laws["approach3"] = _approach3(train, held, runs_dir, n_col, tokens, warmup_frac)
     except TableError as exc:  # no learning curves for these rows (e.g. a published table)
         for key in ("lc_pure", "lc_offset", "approach3"):
             laws.setdefault(key, {"status": "not_available", "reason": str(exc)})
@@ -85,10 +96,11 @@ def check_group(members: list[Row], runs_dir: Path, *, n_col: str, flops: str, u
 
 def fit_prediction(
     rows: list[Row], runs_dir: Path, *, n_col: str = "non_embedding_params", flops: str = "train_flops",
-    upstream: str = "neg_log_ppl", tokens: str = "tokens", group: str | None = "arch",
+    upstream: str = "neg_log_ppl", tokens: str = "tokens", group: str | None = "arch", warmup_frac: float | None = None,
 ) -> dict[str, Any]:
     """The prediction check for every group: one held-out error per law (no bootstrap)."""
-    out = {name: check_group(members, runs_dir, n_col=n_col, flops=flops, upstream=upstream, tokens=tokens)
+    out = {name: check_group(members, runs_dir, n_col=n_col, flops=flops, upstream=upstream, tokens=tokens,
+                             warmup_frac=warmup_frac)
            for name, members in groups(rows, group).items()}
     return {"law": "prediction", "method": "fit on all but the largest size of each group; relative error of the predicted final loss",
             "laws": list(LAWS), "groups": out, "rows": [public(r) for r in rows]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from archscale.analysis.family import compute_axis, reference, suffix
 from archscale.analysis.texfmt import fixed, macro_name, tex
 
 
@@ -28,9 +29,16 @@ def lc_context(fit: dict[str, Any] | None) -> dict[str, Any]:
             "alpha_e": offset.get("params", {}).get("alpha_C"), "cc_e": offset.get("params", {}).get("C_c"),
             "e": offset.get("params", {}).get("E"), "r2_e": offset.get("r2"),
             "alpha_alt": g.get("alt_compute", {}).get("pure", {}).get("alpha_C"),
+            "family": g.get("family", ""), "compute": g.get("compute") or (fit or {}).get("compute", "flops"),
         })
-    alt = "6nd" if (fit or {}).get("compute", "flops") == "flops" else "flops"
-    return {"available": fit is not None, "rows": rows, "compute": (fit or {}).get("compute", ""), "alt": alt,
+    # Rows in family order, so the table never puts two families' architectures side by side unmarked.
+    from archscale.analysis.family import label, order
+
+    rank = {f: i for i, f in enumerate(order(r["family"] for r in rows))}
+    rows.sort(key=lambda r: (rank[r["family"]], r["arch"]))
+    for r in rows:
+        r["family_label"] = label(r["family"]) if r["family"] else ""
+    return {"available": fit is not None, "rows": rows, "warmup": bool((fit or {}).get("warmup")),
             "level": round(100 * (fit or {}).get("ci_level", 0.95))}
 
 
@@ -61,28 +69,38 @@ LAW_LABELS = {"power_flops": r"$L \propto F^{-\alpha}$", "lc_pure": r"$(C_c/C)^{
               "lc_offset": r"$E + (C_c/C)^{\alpha_C}$", "approach3": r"$E + A/N^\alpha + B/D^\beta$"}
 
 
-def _best(values: dict[str, dict[str, Any]]) -> str | None:
-    ok = {a: v for a, v in values.items() if v and v.get("value") is not None}
-    return max(sorted(ok), key=lambda a: ok[a]["value"]) if ok else None
+COMPUTE_WORDS = {"6nd": "$6ND$", "flops": "measured training FLOPs"}
 
 
-def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None]) -> None:
-    """Add the macros of the L(C), approach-3 and prediction fits to ``m`` (a macros.Macros)."""
-    lc = _groups(fits.get("lc_frontier"))
-    pure = {a: g.get("pure", {}).get("params", {}).get("alpha_C") for a, g in lc.items() if g.get("status") == "fitted"}
-    offset = {a: g.get("offset", {}).get("params", {}).get("alpha_C") for a, g in lc.items() if g.get("status") == "fitted"}
+def _lc_macros(m: Any, fit: dict[str, Any] | None, fam_of: dict[str, str]) -> None:
+    """alpha_C per architecture; per family the steepest (pure and with E), only over that family's
+    architectures, and the compute axis its L(C) was fitted on (LCCompute<Family>)."""
+    from archscale.analysis.macros import family_list, rank_macros
+
+    lc = _groups(fit)
+    ok = {a: g for a, g in lc.items() if g.get("status") == "fitted"}
+    pure = {a: g.get("pure", {}).get("params", {}).get("alpha_C") for a, g in ok.items()}
+    offset = {a: g.get("offset", {}).get("params", {}).get("alpha_C") for a, g in ok.items()}
     m.add("NumFittedLC", str(len(pure)))
     for arch, g in lc.items():
-        fitted = g.get("status") == "fitted"
-        m.fit(macro_name("alphaC", arch), pure.get(arch) if fitted else None, key="value")
-        m.fit(macro_name("alphaCE", arch), offset.get(arch) if fitted else None, key="value")
-        e = g.get("offset", {}).get("params", {}).get("E") if fitted else None
+        m.fit(macro_name("alphaC", arch), pure.get(arch), key="value")
+        m.fit(macro_name("alphaCE", arch), offset.get(arch), key="value")
+        e = g.get("offset", {}).get("params", {}).get("E") if arch in ok else None
         m.fit(macro_name("lcE", arch), e, key="value")
-    for tag, values in (("LC", pure), ("LCE", offset)):
-        best = _best(values)
-        m.add(f"Best{tag}Arch", tex(best) if best else "n/a")
-        m.fit(f"Best{tag}", values.get(best) if best else None, key="value")
+    for fam in family_list(fam_of):
+        tail = suffix(fam)
+        archs = sorted(a for a, f in fam_of.items() if f == fam)
+        axis = (fit or {}).get("families", {}).get(fam, {}).get("compute") or compute_axis(fam)
+        m.add(f"LCCompute{tail}", COMPUTE_WORDS.get(axis, tex(axis)))
+        for tag, values in (("LC", pure), ("LCE", offset)):
+            mine = {a: v for a, v in values.items() if v and v.get("value") is not None and fam_of.get(a) == fam}
+            rank_macros(m, tag, mine, reference(fam, archs), tail=tail, key="value")
 
+def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None], fam_of: dict[str, str]) -> None:
+    """Add the macros of the L(C), approach-3, Pareto and prediction fits to ``m`` (a macros.Macros)."""
+    from archscale.analysis.macros import family_list
+
+    _lc_macros(m, fits.get("lc_frontier"), fam_of)
     a3 = _groups(fits.get("approach3"))
     m.add("NumFittedAThree", str(sum(g.get("status") == "fitted" for g in a3.values())))
     for name, g in a3.items():
@@ -94,8 +112,13 @@ def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None]) -> None:
     tiered = pareto.get("tiered_groups", [])
     m.add("NumTiered", str(len(tiered)))
     m.add("TieredArchs", ", ".join(tex(a) for a in tiered) if tiered else "none")
-    owners = sorted({f["arch"] for f in pareto.get("frontiers", {}).get("upstream_vs_flops", {}).get("frontier", [])})
-    m.add("FrontierArchs", ", ".join(tex(a) for a in owners) if owners else "n/a")
+    # Upstream frontiers per family (losses of one task); the downstream one across all runs.
+    for fam in family_list(fam_of):
+        front = pareto.get("frontiers", {}).get(fam, {}).get("upstream_vs_flops", {}).get("frontier", [])
+        owners = sorted({f["arch"] for f in front})
+        m.add(f"FrontierArchs{suffix(fam)}", ", ".join(tex(a) for a in owners) if owners else "n/a")
+    down = sorted({f["arch"] for f in pareto.get("cross_family", {}).get("downstream_vs_flops", {}).get("frontier", [])})
+    m.add("DownstreamFrontierArchs", ", ".join(tex(a) for a in down) if down else "n/a")
 
     pred = _groups(fits.get("prediction"))
     errors = {law: [abs(g["laws"][law]["rel_error"]) for g in pred.values()

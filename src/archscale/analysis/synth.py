@@ -3,7 +3,8 @@
 Why: every fit here is tested against ground truth (does it recover the law it was given, within
 its own confidence interval?), and the figures, tables and paper can be built and checked
 without training anything. ``python -m archscale.analysis.synth --out DIR`` writes
-DIR/summary.csv and DIR/runs/{run}/curve.csv.
+DIR/summary.csv, DIR/runs/{run}/curve.csv and DIR/runs/{run}/config.json (the run's objective and
+train.warmup_frac, which the L(C) envelope reads to leave warm-up points out).
 
 Loss follows Chinchilla's L(N, D) = E + A / N^alpha + B / D^beta along each learning curve
 (N = non-embedding parameters, D = tokens seen), times log-normal noise.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ SHAPES: dict[str, tuple[int, int]] = {
 TASKS = ("BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC")
 VOCAB = 8192
 CURVE_COLUMNS = ("step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s")
+WARMUP_STEPS = 20  # linear lr warm-up of every synthetic run (config.json: train.warmup_frac = 20 / steps)
 
 
 def law(arch_index: int) -> dict[str, float]:
@@ -44,9 +47,10 @@ def loss_of(p: dict[str, float], n: float, d: np.ndarray | float) -> np.ndarray 
 def make_runs(
     archs: list[str], sizes: list[str], *, tokens: float = 2e7, noise: float = 0.01, seed: int = 0,
     downstream: bool = True, tiered: tuple[str, ...] = (), scans: bool = True, eval_every: int = 10,
-    steps: int = 200,
+    steps: int = 200, objectives: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """(summary rows, curves by run). ``tiered`` archs get one size no better than the one below."""
+    """(summary rows, curves by run). ``tiered`` archs get one size no better than the one below;
+    ``objectives`` maps an arch to its objective column (default clm)."""
     rng = np.random.default_rng(seed)
     rows, curves = [], {}
     plan = [(a, s, "") for a in archs for s in sizes]
@@ -75,13 +79,13 @@ def make_runs(
         wall = np.cumsum(np.full(steps, 1e-9 * fwd * tokens / steps))
         curves[run] = [
             {"step": int(s), "tokens": int(t), "flops": 3.0 * fwd * t, "train_loss": float(tl),
-             "val_loss": float(v) if (s % eval_every == 0) else "", "lr": 1e-3 * min(1.0, s / 20),
+             "val_loss": float(v) if (s % eval_every == 0) else "", "lr": 1e-3 * min(1.0, s / WARMUP_STEPS),
              "wall_s": float(w)}
             for s, t, tl, v, w in zip(step, tok, train, val, wall)
         ]
         final = float(val[-1])
         row: dict[str, Any] = {
-            "run": run, "arch": arch, "size": size, "objective": "clm", "scan": scan,
+            "run": run, "arch": arch, "size": size, "objective": (objectives or {}).get(arch, "clm"), "scan": scan,
             "n_layers": n_layers, "d_model": d_model, "params": params, "non_embedding_params": n,
             "flops_per_token_fwd": fwd, "flops_per_token_fwd_analytic": fwd,
             "train_flops": 3.0 * fwd * tokens, "tokens": int(tokens), "steps": steps,
@@ -109,10 +113,21 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...] | No
     return buf.getvalue()
 
 
+def warmup_frac(steps: int) -> float:
+    """train.warmup_frac that engine.py's max(int(steps * frac), 1) turns into WARMUP_STEPS exactly
+    (20 / steps alone gives 19 for some step counts, e.g. 77, by rounding)."""
+    frac = WARMUP_STEPS / steps
+    return frac if int(steps * frac) == WARMUP_STEPS else (WARMUP_STEPS + 0.5) / steps
+
+
 def write_runs(out: Path, rows: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]]) -> None:
     write_atomic(out / "summary.csv", to_csv(rows))
+    by_run = {r["run"]: r for r in rows}
     for run, curve in curves.items():
         write_atomic(out / "runs" / run / "curve.csv", to_csv(curve, CURVE_COLUMNS))
+        config = {"run": run, "objective": by_run[run]["objective"],
+                  "train": {"warmup_frac": warmup_frac(int(by_run[run]["steps"]))}}
+        write_atomic(out / "runs" / run / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

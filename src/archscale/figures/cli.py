@@ -11,13 +11,13 @@ import sys
 
 # figure name -> one-line description (the module is archscale.figures.<name>).
 FIGURES: dict[str, str] = {
-    "upstream_vs_flops": "upstream quality vs training FLOPs, one line per architecture",
-    "pareto": "Pareto frontiers of all runs: upstream and downstream vs FLOPs (Tay et al. Fig. 1)",
-    "scaling_per_arch": "per-architecture upstream scaling vs FLOPs, Transformer as reference (Fig. 2)",
+    "upstream_vs_flops": "upstream quality vs training FLOPs, one line per architecture, a panel per objective family",
+    "pareto": "Pareto frontiers: upstream per objective family, downstream over all runs, vs FLOPs (Tay et al. Fig. 1)",
+    "scaling_per_arch": "per-architecture upstream scaling vs FLOPs, its family's reference beside it (Fig. 2)",
     "downstream_scaling": "per-architecture downstream scaling vs FLOPs (Fig. 3)",
     "depth_scan": "depth scan: quality vs FLOPs as layers are added (Fig. 4)",
     "width_scan": "width scan: quality vs FLOPs as d_model grows (Fig. 5)",
-    "lc_frontier": "L(C): learning curves, their lower envelope and both fitted laws per architecture",
+    "lc_frontier": "L(C): learning curves, their envelope past warm-up and both fitted laws (6ND for clm/mlm, FLOPs for span)",
     "learning_curves": "validation loss vs training FLOPs of every run",
     "fit_residuals": "residuals (log loss) of every fitted law",
     "prediction_check": "predicted vs measured loss of each held-out largest size",

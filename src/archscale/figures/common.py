@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from archscale.analysis import REFERENCE_ARCH  # noqa: E402
+from archscale.analysis import family as fam  # noqa: E402
 from archscale.analysis.table import Row, number, read_csv, read_json, write_atomic  # noqa: E402
 
 
@@ -197,13 +197,44 @@ def no_data(ax: Any, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.35", wrap=True)
 
 
-def colors(archs: list[str]) -> dict[str, Any]:
-    """One colour per architecture, stable for a given set; the reference is always black."""
+# The references of up to three families drawn in one panel (a downstream frontier) stay apart.
+REFERENCE_SHADES = ("black", "0.4", "0.62")
+
+
+def colors(archs: list[str], refs: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """One colour per architecture, stable for a given set; each family's reference (``refs``, in
+    family order: family.references) black or a grey, the others from tab10/tab20."""
     cmap = plt.get_cmap("tab10" if len(archs) <= 10 else "tab20")
-    others = [a for a in sorted(archs) if a != REFERENCE_ARCH]
+    shades = {r: REFERENCE_SHADES[min(i, len(REFERENCE_SHADES) - 1)] for i, r in enumerate(dict.fromkeys(refs))}
+    others = [a for a in sorted(archs) if a not in shades]
     out: dict[str, Any] = {a: cmap(i % cmap.N) for i, a in enumerate(others)}
-    out[REFERENCE_ARCH] = "black"
+    out.update({r: c for r, c in shades.items() if r in archs})
     return out
+
+
+def families(rows: list[Row]) -> tuple[dict[str, str], dict[str, str]]:
+    """(arch -> objective family, family -> reference architecture) of summary rows (family.py):
+    every figure draws a reference line only beside architectures of its own family."""
+    return fam.arch_families(rows), fam.references(rows)
+
+
+def by_family(archs, arch_family: dict[str, str]) -> dict[str, list[str]]:
+    """Architectures grouped by family, families in the paper's order, archs sorted in each."""
+    out: dict[str, list[str]] = {}
+    for a in sorted(archs):
+        out.setdefault(arch_family.get(a, fam.NO_FAMILY), []).append(a)
+    return {f: out[f] for f in fam.order(out)}
+
+
+def share_within(axes: list, keys: list[str], which: str = "y") -> None:
+    """Share the x or y axis among panels with the same key (family) only: a shared loss axis
+    across families would invite comparing losses of different tasks."""
+    first: dict[str, Any] = {}
+    for ax, key in zip(axes, keys):
+        if key in first:
+            (ax.sharey if which == "y" else ax.sharex)(first[key])
+        else:
+            first[key] = ax
 
 
 def main_grid(rows: list[Row]) -> list[Row]:

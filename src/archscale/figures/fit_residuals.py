@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from archscale.figures.common import (
-    arch_label, colors, figure_legend, load_fit, log_axis, new_figure, no_data, parser, save,
+    arch_label, colors, families, figure_legend, load_fit, log_axis, new_figure, no_data, parser, save,
 )
 
 NAME = "fit_residuals"
@@ -33,7 +33,8 @@ def draw(slopes: dict | None, lc: dict | None, a3: dict | None, out_dir: str) ->
     fig, axes = new_figure(2, 2, height=4.6)
     flat = [ax for row in axes for ax in row]
     archs = sorted({a for _, _, s in panels for a in s})
-    col = colors(archs)
+    fitted_rows = [r for f in (slopes, lc, a3) for r in (f or {}).get("rows", []) if not r.get("scan")]
+    col = colors(archs, list(families(fitted_rows)[1].values()))
     handles: dict[str, object] = {}
     for ax, (title, xlabel, series) in zip(flat, panels):
         ax.set_title(title, pad=3)

@@ -1,6 +1,7 @@
 """Validation loss against training compute for every run, one panel per architecture, sizes
 from dark to light (one colour per size in every panel, one legend); scan runs dotted. Log-log,
-where a power law is a line."""
+where a power law is a line. Panels are in objective-family order and share the loss axis only
+within a family (span-corruption, causal and masked-LM losses are losses of different tasks)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import sys
 import matplotlib.pyplot as plt
 
 from archscale.figures.common import (
-    FLOPS_LABEL, arch_label, figure_legend, grid_labels, load_curves, load_summary, log_axis, new_figure, no_data,
-    panel_grid, parser, save,
+    FLOPS_LABEL, arch_label, by_family, families, figure_legend, grid_labels, load_curves, load_summary, log_axis,
+    new_figure, no_data, panel_grid, parser, save, share_within,
 )
 from archscale.analysis.table import number
 
@@ -27,7 +28,10 @@ def draw(rows: list[dict[str, str]], runs_dir: str, out_dir: str) -> list:
         fig, axes = new_figure(height=2.6)
         no_data(axes[0][0], f"no learning curves under {runs_dir}")
         return save(fig, out_dir, NAME)
-    fig, axes = panel_grid(len(by_arch), sharey=True)
+    arch_family, _ = families([r for members in by_arch.values() for r in members])
+    ordered = [(f, a) for f, archs in by_family(by_arch, arch_family).items() for a in archs]
+    fig, axes = panel_grid(len(ordered))
+    share_within(axes, [f for f, _ in ordered], "y")
     # one colour per size of the grid, the same in every panel, smallest to largest: one legend
     smallest: dict[str, float] = {}
     for members in by_arch.values():
@@ -39,7 +43,8 @@ def draw(rows: list[dict[str, str]], runs_dir: str, out_dir: str) -> list:
     cmap = plt.get_cmap("viridis")
     color = {s: cmap(0.85 * i / max(1, len(sizes) - 1)) for i, s in enumerate(sizes)}
     handles: dict[str, object] = {}
-    for ax, (arch, members) in zip(axes, sorted(by_arch.items())):
+    for ax, (_, arch) in zip(axes, ordered):
+        members = by_arch[arch]
         members.sort(key=lambda r: (bool(r.get("scan")), number(r, "params") or 0.0))
         for r in members:
             pts = curves[r["run"]]

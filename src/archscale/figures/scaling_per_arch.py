@@ -1,5 +1,7 @@
 """Tay et al. Fig. 2: each architecture's upstream scaling against compute, with the fitted power
-law, and the vanilla Transformer in grey in every panel as the reference it is judged against."""
+law, and its objective family's reference architecture in grey in its panel (the vanilla
+encoder-decoder Transformer for span corruption, as Tay et al.; GPT-2 for causal LMs, as Oyedele;
+BERT for masked LMs): a loss is only set beside a loss of the same task (analysis/family.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from archscale.figures.common import (
-    FLOPS_LABEL, REFERENCE_ARCH, UPSTREAM_LABEL, arch_label, by_arch, colors, figure_legend, grid_labels, load_fit,
-    load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, panel_text_size, parser, save,
+    FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, by_family, colors, families, figure_legend, grid_labels,
+    load_fit, load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, panel_text_size, parser, save,
+    share_within,
 )
 
 NAME = "scaling_per_arch"
@@ -18,20 +21,32 @@ NAME = "scaling_per_arch"
 
 def draw_scaling(rows: list[dict[str, str]], slopes: dict[str, Any] | None, out_dir: str, *, name: str, y: str,
                  slope: str, ylabel: str, negate: bool, x: str = "train_flops") -> list:
-    """One panel per architecture (the reference alone when it is the only one)."""
-    points = by_arch(main_grid(rows), x, y)
+    """One panel per architecture other than its family's reference, families in order (the
+    reference alone when it is the only one of its family); each panel's grey line is the reference
+    of that panel's family. The y axis is shared within a family only."""
+    grid = main_grid(rows)
+    points = by_arch(grid, x, y)
     if not points:
         fig, axes = new_figure(height=2.6)
         no_data(axes[0][0], f"no runs with {y} in this preset")
         return save(fig, out_dir, name)
-    archs = [a for a in points if a != REFERENCE_ARCH] or list(points)
-    fig, axes = panel_grid(len(archs), sharex=True, sharey=True)
-    col = colors(list(points))
-    ref = points.get(REFERENCE_ARCH)
+    arch_family, refs = families(grid)
+    panels: list[tuple[str, str]] = []  # (family, arch)
+    for family, archs in by_family(points, arch_family).items():
+        ref = refs.get(family)
+        panels += [(family, a) for a in ([a for a in archs if a != ref] or archs)]
+    fig, axes = panel_grid(len(panels), sharex=True)
+    share_within(axes, [f for f, _ in panels], "y")
+    col = colors(list(points), list(refs.values()))
     sign = -1.0 if negate else 1.0
-    for ax, arch in zip(axes, archs):
-        if ref and arch != REFERENCE_ARCH:
-            ax.plot([p[0] for p in ref], [p[1] for p in ref], "o-", color="0.6", lw=1.0, ms=3, label=arch_label(REFERENCE_ARCH))
+    handles: dict[str, Any] = {}
+    for ax, (family, arch) in zip(axes, panels):
+        ref_arch = refs.get(family)
+        ref = points.get(ref_arch) if ref_arch != arch else None
+        if ref:
+            (h,) = ax.plot([p[0] for p in ref], [p[1] for p in ref], "o-", color="0.6", lw=1.0, ms=3,
+                           label=arch_label(ref_arch))
+            handles.setdefault(f"{arch_label(ref_arch)} (reference)", h)
         pts = points[arch]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=col[arch], ms=4)
         fit = ((slopes or {}).get("groups", {}).get(arch, {}) or {}).get(slope, {})
@@ -48,8 +63,7 @@ def draw_scaling(rows: list[dict[str, str]], slopes: dict[str, Any] | None, out_
         if not negate:  # D itself follows the power law: log-log makes the fit a line
             log_axis(ax, "y")
     grid_labels(fig, axes, FLOPS_LABEL, ylabel)
-    handles = [h for h in axes[0].get_lines() if h.get_label() == arch_label(REFERENCE_ARCH)][:1]
-    figure_legend(fig, handles, [f"{arch_label(REFERENCE_ARCH)} (reference)"] if handles else [])
+    figure_legend(fig, list(handles.values()), list(handles))
     return save(fig, out_dir, name)
 
 

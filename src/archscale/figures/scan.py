@@ -4,7 +4,7 @@ is `depth` or `width`, against their architecture's main size grid, upstream and
 from __future__ import annotations
 
 from archscale.figures.common import (
-    DOWNSTREAM_LABEL, FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, colors, figure_legend, log_axis, main_grid, new_figure, no_data, save,
+    DOWNSTREAM_LABEL, FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, colors, families, figure_legend, log_axis, main_grid, new_figure, no_data, save,
 )
 
 
@@ -14,7 +14,7 @@ def draw_scan(rows: list[dict[str, str]], out_dir: str, *, kind: str, name: str,
     grid = main_grid(rows)
     fig, axes = new_figure(2, 1, height=3.2)
     handles, labels = [], []
-    col = colors(sorted({r.get("arch", "") for r in rows}))
+    col = colors(sorted({r.get("arch", "") for r in rows}), list(families(grid)[1].values()))
     tag = "n_layers" if kind == "depth" else "d_model"
     for ax, (y, ylabel) in zip(axes[0], (("neg_log_ppl", UPSTREAM_LABEL), ("downstream_avg", DOWNSTREAM_LABEL))):
         points = by_arch(scan, x, y)
