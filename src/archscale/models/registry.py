@@ -62,7 +62,9 @@ def embed_width(shape: dict) -> int:
 
 
 def _albert(shape, vocab, seq_len, special, dropout):
-    return {**_bert_like(shape, vocab, seq_len, special, dropout), "embedding_size": embed_width(shape)}
+    # classifier_dropout_prob drives the SOP head's dropout (AlbertConfig default 0.1): the run's rate, as the rest
+    return {**_bert_like(shape, vocab, seq_len, special, dropout), "embedding_size": embed_width(shape),
+            "classifier_dropout_prob": dropout}
 
 
 def reformer_chunk(seq_len: int) -> int:
