@@ -22,6 +22,7 @@ windows (half of them made negative) is `sentence_acc` in upstream.json, apart f
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 from pathlib import Path
@@ -46,12 +47,18 @@ def token_nll(logits, labels, kind: str):
     return float(nll), int((flat != IGNORE).sum())
 
 
+@functools.lru_cache(maxsize=None)
+def forward_params(model_class) -> frozenset:
+    """The argument names of a model class's forward (read once per class, not per batch)."""
+    import inspect
+
+    return frozenset(inspect.signature(model_class.forward).parameters)
+
+
 def model_inputs(model, batch: dict) -> dict:
     """The batch keys `model` takes: input_ids and labels, and token_type_ids / a sentence label only
     where its forward names them (a BERT export loaded as BertForMaskedLM has no NSP head)."""
-    import inspect
-
-    named = inspect.signature(model.forward).parameters
+    named = forward_params(type(model))
     return {k: v for k, v in batch.items() if k in ("input_ids", "labels") or k in named}
 
 
@@ -66,12 +73,10 @@ def sentence_accuracy(model, shard, *, seq_len: int, eval_tokens: int, micro_bat
     """NSP/SOP accuracy on `evaluate`'s held-out windows, labelled half and half so chance is 0.5:
     even windows IsNext / in order, odd ones NotNext (B from the window half the set away) or
     swapped; the cuts and masks are evaluate's. None without a sentence task or head."""
-    import inspect
-
     import torch
 
     task = mlm_settings(objectives["mlm"])["sentence_task"]
-    if task == "none" or SENTENCE_LABEL[task] not in inspect.signature(model.forward).parameters:
+    if task == "none" or SENTENCE_LABEL[task] not in forward_params(type(model)):
         return None
     raw_len = raw_length_for("encoder", seq_len, objectives["span"])
     starts = shard.eval_starts(raw_len, eval_tokens)
