@@ -217,18 +217,22 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     rc = read_json(run_dir / "config.json")
     kind = model_kind(rc["objective"])
-    model = load_pretrained(run_dir / "model", rc["objective"], pretraining_heads=True)
+    # the job's GPU when it has one (a GPU node's eval would otherwise run on its CPU cores)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_pretrained(run_dir / "model", rc["objective"], pretraining_heads=True).to(device)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(run_dir / "model"))
     special = special_ids(tokenizer)
     t0 = time.perf_counter()
     result = evaluate(model, TokenShard(args.shards, "val"), kind, seq_len=rc["train"]["seq_len"],
                       eval_tokens=rc["train"]["eval_tokens"], micro_batch=rc["train"]["micro_batch_size"],
-                      objectives=rc["objectives"], special=special, seed=rc["seed"], tokenizer=tokenizer)
+                      objectives=rc["objectives"], special=special, seed=rc["seed"], device=device,
+                      tokenizer=tokenizer)
     if kind == "encoder":  # BERT/ALBERT: the NSP/SOP head's accuracy beside the MLM loss (None without one)
         tr = rc["train"]
         result["sentence_acc"] = sentence_accuracy(
             model, TokenShard(args.shards, "val"), seq_len=tr["seq_len"], eval_tokens=tr["eval_tokens"],
-            micro_batch=tr["micro_batch_size"], objectives=rc["objectives"], special=special, seed=rc["seed"])
+            micro_batch=tr["micro_batch_size"], objectives=rc["objectives"], special=special, seed=rc["seed"],
+            device=device)
     result.update(run=rc["run"], objective=rc["objective"], loss_target={"clm": "next token", "mlm": "masked tokens",
                   "span": "span targets"}[rc["objective"]], wall_s=round(time.perf_counter() - t0, 3),
                   config=rc)

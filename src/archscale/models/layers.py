@@ -16,7 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NEG_INF = -1e9  # finite, so fully masked rows stay NaN-free (they never occur without padding)
+# Replaces the bias of blocked keys (SDPA adds it to q.k). Finite, unlike -inf: a fully masked row
+# (all keys padding) then gets finite weights, not NaN, on every SDPA backend; with |q.k| < 32 the
+# fp32 sums all round to -1e9 (a multiple of the fp32 spacing, 64, there), so the row is uniform, as
+# it was when the hand-written attention overwrote the logits with NEG_INF.
+NEG_INF = -1e9
 
 
 class RMSNorm(nn.Module):
@@ -97,16 +101,28 @@ class Attention(nn.Module):
     def forward(self, x, kv=None, bias=None, causal: bool = False, key_mask=None):
         kv = x if kv is None else kv
         q, k, v = self.split(self.q(x)), self.split(self.k(kv)), self.split(self.v(kv))
-        scores = torch.matmul(q, k.transpose(-1, -2))
-        if bias is not None:
-            scores = scores + bias[:, : self.n_heads]
+        blocked = None
         if causal:
-            scores = scores.masked_fill(causal_mask(q.shape[2], k.shape[2], x.device), NEG_INF)
+            blocked = causal_mask(q.shape[2], k.shape[2], x.device)
         if key_mask is not None:
-            scores = scores.masked_fill(~key_mask[:, None, None, :], NEG_INF)
-        probs = F.dropout(torch.softmax(scores.float(), dim=-1).to(q.dtype), self.dropout, self.training)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
-        return self.o(out)
+            pad = ~key_mask[:, None, None, :]
+            blocked = pad if blocked is None else blocked | pad
+        bias = None if bias is None else bias[:, : self.n_heads]
+        out = sdpa(q, k, v, bias, blocked, self.dropout if self.training else 0.0, scale=1.0)
+        return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+
+
+def sdpa(q, k, v, bias=None, blocked=None, dropout: float = 0.0, scale: float | None = None):
+    """softmax(scale q k^T + bias) v over (B, heads, n, d_kv), keys where `blocked` is True left out,
+    by F.scaled_dot_product_attention, so a GPU runs a fused kernel (memory-efficient: flash takes no
+    bias). Bias and masks fold into one additive float mask (NEG_INF where blocked) rather than a
+    boolean one, whose fully masked rows give zeros or NaN depending on the backend. The softmax
+    stays in fp32 for bf16 inputs, as the hand-written version did: the fused and CPU-flash kernels
+    accumulate in fp32 and the math fallback upcasts (torch's default math-SDP precision)."""
+    if blocked is not None:
+        bias = torch.where(blocked, NEG_INF, 0.0 if bias is None else bias)
+    mask = None if bias is None else bias.to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale)
 
 
 def attention_flops(d: int, inner: int, n_q: int, n_k: int) -> int:

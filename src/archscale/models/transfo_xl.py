@@ -31,7 +31,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
 
-from archscale.models.layers import NEG_INF, causal_mask, sinusoid
+from archscale.models.layers import causal_mask, sdpa, sinusoid
 
 
 class TransfoXLConfig(PretrainedConfig):
@@ -79,12 +79,13 @@ class RelPartialLearnableLayer(nn.Module):
         q, k, v = self.qkv(x).view(b, k_len, 3, self.n_head, self.d_head).unbind(2)
         q = q[:, m_len:]
         r_k = self.r_net(r).view(k_len, self.n_head, self.d_head)
-        ac = torch.einsum("bihd,bjhd->bhij", q + self.r_w_bias, k)
+        scale = 1 / math.sqrt(self.d_head)
         bd = rel_shift(torch.einsum("bihd,jhd->bhij", q + self.r_r_bias, r_k))
-        scores = (ac + bd) / math.sqrt(self.d_head)
-        scores = scores.masked_fill(causal_mask(q_len, k_len, h.device, offset=m_len), NEG_INF)
-        probs = self.dropout(torch.softmax(scores.float(), dim=-1).to(q.dtype))
-        return self.o(torch.einsum("bhij,bjhd->bihd", probs, v).reshape(b, q_len, -1))
+        # the content term (q + u) k^T and the weighted sum run in SDPA, the position term as its bias
+        out = sdpa((q + self.r_w_bias).transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), bd * scale,
+                   causal_mask(q_len, k_len, h.device, offset=m_len), self.dropout.p if self.training else 0.0,
+                   scale=scale)
+        return self.o(out.transpose(1, 2).reshape(b, q_len, -1))
 
     def forward(self, h, r, mem):
         if self.pre_lnorm:
