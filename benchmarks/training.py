@@ -103,9 +103,12 @@ class Archscale:
         train_step(self.engine, gb, self.rows, self.gas, self.micro, self.engine.device, self.loss_sum)
 
 
-def trainer_run(model, tr: dict, data: list[dict], steps: int, between, out_dir: str) -> list[float]:
+def trainer_run(model, tr: dict, data: list[dict], steps: int, between, out_dir: str, precision: str = "fp32",
+                clock=time.perf_counter, **overrides) -> list[float]:
     """Train with transformers.Trainer + DeepSpeed for `steps` steps; after each step `between()` runs
-    the other sides. Returns the Trainer's per-step wall times (between() excluded)."""
+    the other sides. Returns the Trainer's per-step wall times (between() excluded). `precision` sets
+    the DeepSpeed config and TrainingArguments.bf16, `clock` reads the time (a GPU caller synchronises
+    in it), `overrides` replace TrainingArguments fields (optim, torch_compile, ...)."""
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -116,23 +119,25 @@ def trainer_run(model, tr: dict, data: list[dict], steps: int, between, out_dir:
 
     class Interleave(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
-            now = time.perf_counter()
+            now = clock()
             if "t" in mark:
                 times.append(now - mark["t"])
             between()
-            mark["t"] = time.perf_counter()
+            mark["t"] = clock()
 
         def on_train_begin(self, args, state, control, **kw):
-            mark["t"] = time.perf_counter()
+            mark["t"] = clock()
 
-    args = TrainingArguments(
-        output_dir=out_dir, deepspeed=ds_config(tr, 1, "fp32"), per_device_train_batch_size=tr["micro_batch_size"],
+    args = dict(
+        output_dir=out_dir, deepspeed=ds_config(tr, 1, precision), bf16=precision == "bf16",
+        per_device_train_batch_size=tr["micro_batch_size"],
         gradient_accumulation_steps=tr["batch_size"] // tr["micro_batch_size"], max_steps=steps,
         learning_rate=tr["lr"], weight_decay=tr["weight_decay"], adam_beta1=tr["betas"][0],
         adam_beta2=tr["betas"][1], adam_epsilon=1e-8, max_grad_norm=tr["grad_clip"], lr_scheduler_type="cosine",
         warmup_steps=max(int(steps * tr["warmup_frac"]), 1), optim="adamw_torch", save_strategy="no",
         report_to=[], logging_strategy="no", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, seed=0, use_cpu=not torch.cuda.is_available())
+    args = TrainingArguments(**{**args, **overrides})
     Trainer(model=model, args=args, train_dataset=rows, callbacks=[Interleave()]).train()
     return times
 
