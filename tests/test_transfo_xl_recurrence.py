@@ -213,6 +213,7 @@ def test_transfo_xl_run_resumed_mid_way_ends_like_an_uninterrupted_one(tiny_lm_d
     resumed = root / "resumed"
     (resumed / "ckpt").mkdir(parents=True)
     shutil.copytree(base / "ckpt" / checkpoint.tag_of(4), resumed / "ckpt" / checkpoint.tag_of(4))
+    shutil.copy2(base / "ckpt" / checkpoint.OWNER, resumed / "ckpt" / checkpoint.OWNER)  # same configuration
     _, log = run("resumed")
     assert "at step 4" in log and "resumed from" in log
     assert len(curve(base)) == 6

@@ -28,6 +28,17 @@ def get_params_slice(stage):
     return get
 
 
+# Minutes per pretrain job (a Slurm time limit) by size; scans take their base size's. A run
+# longer than this is cut: it checkpoints on Slurm's SIGTERM and the profile's `retries` resubmit
+# it (workflow/profiles/default/config.yaml, "Time limits"). About a day at the sizes that need
+# one; the CPU sizes finish well inside a day.
+PRETRAIN_RUNTIME_MIN = {"tiny": 240, "small": 480, "base": 1440, "large": 1440, "xl": 1440}
+
+
+def get_pretrain_runtime(wildcards):
+    return PRETRAIN_RUNTIME_MIN.get(cfg.split_run(wildcards.run)[1].split("_")[0], 1440)
+
+
 def get_threads(wildcards=None):
     return PARAMS["train"].get("threads") or 1
 

@@ -22,9 +22,17 @@ rule pretrain:
     benchmark:
         "results/runs/{run}/benchmark.tsv"
     threads: get_threads
+    # Ranks: nproc_per_node per launcher (= the job's GPUs; gloo processes on a CPU) x `tasks`
+    # launchers (one per node; >1 only under Slurm with `mpi` set, so srun is ours to call). The
+    # workflow profile sets them with the GPU request; the values never change results.
+    resources:
+        nproc_per_node=1,
+        tasks=1,
+        runtime=get_pretrain_runtime,
     shell:
         "archscale pretrain --params {PARAMS_FILE} --run {wildcards.run} --shards data/shards"
         " --tokenizer {input.tokenizer} --out results/runs/{wildcards.run} --threads {threads} --log {log}"
+        " --nproc-per-node {resources.nproc_per_node} --nnodes {resources.tasks}"
 
 
 rule evaluate_upstream:

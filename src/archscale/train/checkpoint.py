@@ -7,12 +7,43 @@ newest to oldest and takes the first whose files all match; a bad one is reporte
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
 from archscale.io import read_json, sha256_file, write_json
 
 MANIFEST = "CHECKSUMS.json"
+OWNER = "RUN.json"  # the configuration the checkpoints of a folder belong to
+VOLATILE = ("threads", "code_version")  # keys that do not change what a step computes...
+VOLATILE_TRAIN = ("threads", "checkpoint_every", "keep_checkpoints", "compile")  # ...nor these of `train`
+
+
+def fingerprint(run_config: dict) -> str:
+    """sha256 of the resolved run config, minus keys that leave the training math unchanged."""
+    kept = {k: v for k, v in run_config.items() if k not in VOLATILE}
+    if isinstance(kept.get("train"), dict):
+        kept["train"] = {k: v for k, v in kept["train"].items() if k not in VOLATILE_TRAIN}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def claim(ckpt_dir: Path, run_config: dict, log=None) -> None:
+    """Make `ckpt_dir` this configuration's: checkpoints left by another configuration of the same
+    run (params changed since they were written) are deleted, never resumed into this one."""
+    owner, want = ckpt_dir / OWNER, fingerprint(run_config)
+    if ckpt_dir.is_dir() and tags(ckpt_dir):
+        try:
+            have = read_json(owner).get("fingerprint")
+        except (OSError, ValueError):
+            have = None
+        if have == want:
+            return
+        if log:
+            log.warning("%s: its checkpoints belong to another configuration of %s (fingerprint %s, now %s); "
+                        "starting this run from step 0", ckpt_dir, run_config.get("run"), have, want)
+        shutil.rmtree(ckpt_dir)
+    write_json(owner, {"run": run_config.get("run"), "fingerprint": want})
 
 
 def tag_of(step: int) -> str:

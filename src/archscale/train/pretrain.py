@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 
 from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
 from archscale.io import atomic_path, get_logger, since_process_start, write_json
+from archscale.train import checkpoint, launch
 
 TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
 CURVE_FIELDS = ["step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s"]
@@ -186,7 +188,6 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     from archscale.models.flops import analytic_flops_per_token, mfu
     from archscale.models.registry import build_model, count_params, model_kind
     from archscale.models.transfo_xl import empty_memory, is_recurrent
-    from archscale.train import checkpoint
     from archscale.train.engine import make_engine, resolve_precision, setup_distributed
 
     t_start = time.perf_counter()
@@ -195,6 +196,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     (out_dir / "metrics.json").unlink(missing_ok=True)
     dist = setup_distributed()
     rank0 = dist["rank"] == 0
+    log.info("rank %d/%d: pid %d on %s, device %s (CUDA_VISIBLE_DEVICES=%s)", dist["rank"], dist["world_size"],
+             os.getpid(), socket.gethostname(), dist["device"], os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
     tr = rc["train"]
     precision = resolve_precision(tr["precision"])
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
@@ -223,11 +226,13 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
 
     phases["model_and_flops_probe"] = since_process_start()
     engine, _, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
+    if tr.get("compile", False):  # in place, after the eager FLOPs probe: engine.module stays the model, so
+        engine.compile()  # checkpoint and export keys get no `_orig_mod.` prefix (torch.compile(model) adds one)
     phases["engine"] = since_process_start()
     device = engine.device
     gas = batch_size // (micro * dist["world_size"])
     rows = slice(dist["rank"] * micro * gas, (dist["rank"] + 1) * micro * gas)
-    start_step, curve, clock, partial_loss = 0, [], 0.0, (0.0, 0)
+    start_step, curve, clock, partial_loss, resumed_at = 0, [], 0.0, (0.0, 0), []
     mems = [None] * gas if recurrent else None  # one memory per micro-batch of this rank's rows
     make_global_batch = stream_batch if recurrent else global_batch
     tag = checkpoint.latest_good(ckpt_dir, log)
@@ -235,6 +240,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         _, state = engine.load_checkpoint(str(ckpt_dir), tag=tag)
         start_step, curve, clock = state["step"], state["curve"], state["wall_s"]
         partial_loss = state.get("loss_window", (0.0, 0))
+        resumed_at = [*state.get("resumed_at", []), start_step]
         if recurrent:
             memory = state.get("memory")
             want = (model.config.n_layer, batch_size, model.config.mem_len, model.config.d_model)
@@ -292,6 +298,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
                 raise NonFiniteLoss(f"{rc['run']}: validation loss became {val['val_loss']} at step {done}")
         if done < total_steps and (done % tr["checkpoint_every"] == 0 or stop["flag"]):
             state = {"step": done, "curve": curve, "wall_s": clock + time.perf_counter() - seg_start,
+                     "resumed_at": resumed_at,
                      "loss_window": (loss_sum.item(), loss_n)}
             if recurrent:
                 state["memory"] = gather_memory(mems, dist["world_size"])
@@ -317,6 +324,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "world_size": dist["world_size"], "precision": precision, "wall_s": round(wall, 3),
         "startup_s": round(phases["first_step"], 3) if "first_step" in phases else None,
         "seed": rc["seed"], "code_version": rc.get("code_version", "unknown"),
+        "resumed_at": resumed_at,  # steps this run resumed at (time-limit cuts, preemptions, crashes)
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
     if rank0:
@@ -341,18 +349,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="run folder (default results/runs/<run>)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--log", default=None)
+    ap.add_argument("--nproc-per-node", type=int, default=1,
+                    help="ranks per node: the job's GPUs (gloo processes on a CPU); >1 starts torchrun")
+    ap.add_argument("--nnodes", type=int, default=1, help="nodes (one torchrun each, started by srun; Slurm only)")
     args = ap.parse_args(argv)
     t_proc = time.perf_counter()
     log = get_logger("pretrain", args.log)
     params = cfg.load(args.params)
     rc = cfg.resolve_run(params, args.run)
-    rc["code_version"] = cfg.code_version()
     out = Path(args.out or f"results/runs/{args.run}")
+    world = args.nproc_per_node * args.nnodes
+    if world > 1 and rc["train"]["batch_size"] % (rc["train"]["micro_batch_size"] * world):
+        log.error("%s: train.batch_size %d is not a multiple of micro_batch_size x ranks (%d x %d)", args.params,
+                  rc["train"]["batch_size"], rc["train"]["micro_batch_size"], world)
+        return 2
+    if not launch.is_launched():  # once per job, before any rank could resume a stale checkpoint
+        checkpoint.claim(out / "ckpt", rc, log)
+    try:
+        launch.relaunch("pretrain", list(sys.argv[2:] if argv is None else argv), args.nproc_per_node,
+                        args.nnodes, log)
+    except launch.LaunchError as exc:
+        log.error("%s", exc)
+        return 2
+    rc["code_version"] = cfg.code_version()
     import torch
 
     threads = args.threads or params["train"].get("threads")
-    if threads:
-        torch.set_num_threads(threads)
+    if threads:  # the job's cores are shared by the ranks of this node
+        torch.set_num_threads(max(1, threads // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     rc["threads"] = torch.get_num_threads()
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(out / "config.json", rc)
