@@ -10,15 +10,15 @@
 #        DATA=<repo>/tests/data             corpus/ and superglue/ are linked into data/raw/
 #                                           (the shipped sample, as the pytest smoke build)
 #        LOCAL=1                            also time the same run without Slurm (for comparison)
-#        BASE, ACCT, GPUS                   passed on to .ci/slurm-cluster.sh (ACCT must be none:
-#                                           .ci/slurm-profile polls with squeue)
+#        BASE, ACCT, GPUS                   passed on to workflow/profiles/workstation/local-slurm.sh (ACCT must be none:
+#                                           the workstation profile polls with squeue)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-/tmp/archscale-slurm-smoke}
 CONFIGFILE=${CONFIGFILE:-presets/smoke.yaml}
 DATA=${DATA:-$REPO/tests/data}
-CLUSTER=$REPO/.ci/slurm-cluster.sh
+CLUSTER=$REPO/workflow/profiles/workstation/local-slurm.sh
 T0=$(date +%s%N)
 secs() { local ms=$(( ($(date +%s%N) - $1) / 1000000 )); printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100)); }
 stamp() { printf '[slurm-smoke %6ss] %s\n' "$(secs "$T0")" "$*" >&2; }
@@ -67,8 +67,10 @@ run_workflow() {  # run_workflow <dir> <snakemake args...>: time one run, log be
 }
 
 scratch "$WORK/slurm"
-stamp "snakemake --profile .ci/slurm-profile --configfile $CONFIGFILE"
-run_workflow "$WORK/slurm" --cores all --profile "$REPO/.ci/slurm-profile" --configfile "$CONFIGFILE" "$@"
+stamp "snakemake --profile workflow/profiles/workstation --configfile $CONFIGFILE"
+# --retries 0: a smoke job that fails is a CI failure, not something to resubmit
+run_workflow "$WORK/slurm" --cores all --profile "$REPO/workflow/profiles/workstation" --retries 0 \
+  --configfile "$CONFIGFILE" "$@"
 slurm_secs=$RUN_SECS
 stamp "workflow under Slurm: $slurm_secs s"
 checked=0

@@ -117,7 +117,8 @@ def cluster_up() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not cluster_up(), reason="no Slurm cluster answers here (.ci/slurm-cluster.sh up starts one)")
+@pytest.mark.skipif(not cluster_up(),
+                    reason="no Slurm cluster answers here (workflow/profiles/workstation/local-slurm.sh up starts one)")
 def test_a_real_slurm_run_passes_the_check(tmp_path: Path) -> None:
     """Two jobs through snakemake-executor-plugin-slurm with the CI profile (~30 s)."""
     (tmp_path / "Snakefile").write_text(
@@ -129,7 +130,7 @@ def test_a_real_slurm_run_passes_the_check(tmp_path: Path) -> None:
     )
     env = {**os.environ, "ARCHSCALE_GPUS_PER_JOB": "0"}
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--profile", str(REPO / ".ci" / "slurm-profile")],
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--profile", str(REPO / "workflow/profiles/workstation")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

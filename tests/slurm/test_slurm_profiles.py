@@ -47,8 +47,17 @@ rule finetune:
     log: "logs/finetune/{run}.log"
     shell: "touch {output} {log}"
 
+rule finetune_from_scratch:
+    input: "results/runs/{run}/metrics.json"
+    output: "results/finetune_scratch/{run}/rte.json"
+    log: "logs/finetune_scratch/{run}.log"
+    shell: "touch {output} {log}"
+
 rule collect:
-    input: "results/upstream/t5-pico.json", "results/finetune/t5-pico/rte.json"
+    input:
+        "results/upstream/t5-pico.json",
+        "results/finetune/t5-pico/rte.json",
+        "results/finetune_scratch/t5-pico/rte.json",
     output: "results/summary.csv"
     log: "logs/collect.log"
     shell: "touch {output} {log}"
@@ -97,7 +106,7 @@ def fake_sinfo(tmp_path: Path, gres: str) -> dict[str, str]:
 def test_workflow_profile_is_picked_up_beside_a_root_snakefile(toy: Path) -> None:
     out, res = dry_run(toy)
     assert "workflow specific profile profiles/default" in out
-    assert res["pretrain"]["runtime"] == "1440"
+    assert res["evaluate_upstream"]["runtime"] == "60"
 
 
 def test_gpus_per_job_from_the_environment(toy: Path) -> None:
@@ -105,7 +114,9 @@ def test_gpus_per_job_from_the_environment(toy: Path) -> None:
     assert res["pretrain"]["gpu"] == "4"
     assert res["pretrain"]["tasks_per_gpu"] == "0"  # one DeepSpeed launcher over all GPUs
     assert int(res["pretrain"]["mem_mb"]) == 4 * int(res["finetune"]["mem_mb"])
-    assert res["finetune"]["gpu"] == res["evaluate_upstream"]["gpu"] == "1"
+    assert res["pretrain"]["nproc_per_node"] == "4"  # one rank per GPU under one torchrun
+    assert res["pretrain"]["slurm_extra"] == "--signal=TERM@300"  # a checkpoint before the time limit
+    assert res["finetune"]["gpu"] == res["evaluate_upstream"]["gpu"] == res["finetune_from_scratch"]["gpu"] == "1"
     assert "gpu" not in res["prepare_corpus"] and "gpu" not in res["collect"]
 
 
@@ -122,6 +133,34 @@ def test_a_cluster_with_gpu_gres_gets_gpu_requests(toy: Path, tmp_path: Path) ->
     assert res["pretrain"]["gpu"] == "1"
     assert res["pretrain"]["tasks_per_gpu"] == "0"
     assert res["prepare_corpus"]["cpus_per_task"] == "4"
+
+
+def test_many_nodes_per_job(toy: Path) -> None:
+    """One launcher per node: the job asks Slurm for N nodes x 1 task with the GPUs per node as gres,
+    and `mpi` keeps the job step from wrapping the rule in `srun -n1` (the rule calls srun itself)."""
+    _, res = dry_run(toy, env={"ARCHSCALE_GPUS_PER_JOB": "8", "ARCHSCALE_NODES_PER_JOB": "2"})
+    job = res["pretrain"]
+    got = (job["nodes"], job["tasks"], job["mpi"], job["gres"], job["nproc_per_node"])
+    assert got == ("2", "2", "srun", "gpu:8", "8")
+    assert "gpu" not in job and "tasks_per_gpu" not in job
+    assert "nodes" not in res["finetune"]  # evaluation and fine-tuning stay on one GPU
+
+
+def test_pretrain_runtime_follows_the_run_size(tmp_path: Path) -> None:
+    """The real Snakefile: each pretrain job's time limit is its size's (scans: their base size's)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from workspace import make_workspace
+
+    ws = make_workspace(tmp_path / "ws", preset="presets/paper.yaml", corpus=REPO / "tests" / "data" / "corpus")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "results/runs/transformer-tiny/metrics.json",
+         "results/runs/transformer-base/metrics.json"],
+        cwd=ws, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    runtime = dict(re.findall(r"rule pretrain:\n(?:\s+\w+: .*\n)*?\s+wildcards: run=(\S+)\n(?:\s+\w+: .*\n)*?"
+                              r"\s+resources: .*?runtime=(\d+)", out))
+    assert runtime == {"transformer-tiny": "240", "transformer-base": "1440"}, out[-3000:]
 
 
 def test_bad_gpu_count_is_a_clear_error(toy: Path) -> None:
@@ -145,7 +184,7 @@ def test_shipped_slurm_template_works_as_the_user_profile(toy: Path, tmp_path: P
     for rule in ("collect", "pretrain"):
         assert res[rule]["slurm_account"] == "SITE_ACCOUNT", res[rule]
         assert res[rule]["slurm_partition"] == "SITE_PARTITION", res[rule]
-    assert res["pretrain"]["gpu"] == "2" and res["pretrain"]["runtime"] == "1440"
+    assert res["pretrain"]["gpu"] == "2"
     assert res["collect"]["runtime"] == "60"
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# A real one-node Slurm cluster on localhost, for CI runs of `snakemake --profile <slurm>`.
+# A real one-node Slurm cluster on localhost: the device pool of a GPU workstation (profile
+# `workstation`, README "A GPU workstation") and CI's cluster for `snakemake --profile <slurm>`.
+# Slurm hands each job its own GPUs (CUDA_VISIBLE_DEVICES) and takes them back when the job ends,
+# failed or not; no two jobs share one.
 #
-#   .ci/slurm-cluster.sh install   apt-get Debian's slurm-wlm + munge (skipped when present)
-#   .ci/slurm-cluster.sh up        write the config under $BASE, start the daemons, wait for idle
-#   .ci/slurm-cluster.sh check     srun + sbatch round trip (proves jobs really run)
-#   .ci/slurm-cluster.sh status    which of our daemons are alive; sinfo; squeue
-#   .ci/slurm-cluster.sh down      stop only the daemons this script started (pid files)
-#   .ci/slurm-cluster.sh wipe      after down: delete $BASE (state, logs, database)
+#   workflow/profiles/workstation/local-slurm.sh install   apt-get Debian's slurm-wlm + munge (skipped when present)
+#   workflow/profiles/workstation/local-slurm.sh up        write the config under $BASE, start the daemons, wait for idle
+#   workflow/profiles/workstation/local-slurm.sh check     srun + sbatch round trip (proves jobs really run)
+#   workflow/profiles/workstation/local-slurm.sh status    which of our daemons are alive; sinfo; squeue
+#   workflow/profiles/workstation/local-slurm.sh down      stop only the daemons this script started (pid files)
+#   workflow/profiles/workstation/local-slurm.sh wipe      after down: delete $BASE (state, logs, database)
 #
 # Environment:
 #   BASE=/tmp/archscale-slurm   config, state, logs and pid files live here (nothing else is touched
@@ -16,9 +19,10 @@
 #                               would wait for ever). dbd: slurmdbd + MariaDB, so sacct and
 #                               `slurm_account` validation work as on a real site (slower start).
 #   DB_PORT=33061               MariaDB's port on 127.0.0.1 (ACCT=dbd only)
-#   GPUS=0                      >0: the node also offers that many *pretend* GPUs (a count-only
-#                               `gpu` gres, no devices), so the GPU submission path (--gpus,
-#                               tasks_per_gpu: 0) can be exercised on a machine without GPUs
+#   GPUS=0                      >0: the node offers that many GPUs as a `gpu` gres: the real
+#                               /dev/nvidia0..GPUS-1 when they exist, else *pretend* ones (null
+#                               devices, so the GPU submission path and the per-job device ids
+#                               can be exercised on a machine without GPUs)
 #
 # Why it is built this way (each found the hard way, see ../shared/recipes/local-slurm.sh):
 # - slurm.conf must sit at the default path /etc/slurm/slurm.conf (we symlink it): the executor's
@@ -110,18 +114,23 @@ write_conf() {
   local gres="" gres_conf=""
   rm -f "$ETC/gres.conf"
   if [ "$GPUS" -gt 0 ]; then
-    # Slurm drops a GPU gres without device files; null devices stand in for them
-    local i; mkdir -p "$BASE/dev"
-    for i in $(seq 0 $((GPUS - 1))); do [ -c "$BASE/dev/gpu$i" ] || mknod "$BASE/dev/gpu$i" c 1 3; done
     gres="Gres=gpu:$GPUS"
-    # and a pretend GPU node's size, so the workflow profile's GPU-cluster requests (8 cores and
-    # 32 GB per GPU) are accepted as they are; slurmd is told to trust the config over the hardware
-    cpus=$(( 8 * GPUS + 8 )); mem=$(( 32000 * GPUS + 32000 ))
-    gres_conf=$'SlurmdParameters=config_overrides\nGresTypes=gpu'
-    echo "NodeName=localhost Name=gpu File=$BASE/dev/gpu[0-$((GPUS - 1))]" > "$ETC/gres.conf"
+    if [ -c /dev/nvidia0 ]; then   # a GPU workstation: its devices, its cores and memory
+      gres_conf='GresTypes=gpu'
+      echo "NodeName=localhost Name=gpu File=/dev/nvidia[0-$((GPUS - 1))]" > "$ETC/gres.conf"
+    else
+      # Slurm drops a GPU gres without device files; null devices stand in for them
+      local i; mkdir -p "$BASE/dev"
+      for i in $(seq 0 $((GPUS - 1))); do [ -c "$BASE/dev/gpu$i" ] || mknod "$BASE/dev/gpu$i" c 1 3; done
+      # and a pretend GPU node's size, so the workflow profile's GPU-cluster requests (8 cores and
+      # 32 GB per GPU) are accepted as they are; slurmd is told to trust the config over the hardware
+      cpus=$(( 8 * GPUS + 8 )); mem=$(( 32000 * GPUS + 32000 ))
+      gres_conf=$'SlurmdParameters=config_overrides\nGresTypes=gpu'
+      echo "NodeName=localhost Name=gpu File=$BASE/dev/gpu[0-$((GPUS - 1))]" > "$ETC/gres.conf"
+    fi
   fi
   cat > "$ETC/slurm.conf" <<EOF
-# written by .ci/slurm-cluster.sh for a throw-away one-node CI cluster
+# written by workflow/profiles/workstation/local-slurm.sh: a one-node cluster on this machine
 ClusterName=archscale-ci
 SlurmctldHost=localhost
 AuthType=auth/munge
