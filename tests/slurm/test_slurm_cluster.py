@@ -128,7 +128,7 @@ def test_run_longer_than_its_time_limit_is_cut_and_resumed_to_the_same_result(ws
 def test_workstation_pool_gives_each_job_its_own_devices(ws):
     """The workstation profile on 4 (pretend) GPUs, 2 per pretrain job: concurrent jobs never share a
     device, and a failed job's devices go back to the pool."""
-    fail = subprocess.run(["sbatch", "--parsable", "--wait", "-p", "debug", "--gpus=4", "--mem=100",
+    fail = subprocess.run(["sbatch", "--parsable", "--wait", "-p", "debug", "--gpus=4", "--mem=100", "-o", "/dev/null",
                            "--wrap", "exit 3"], capture_output=True, text=True, timeout=300)
     assert fail.returncode != 0  # the job failed, holding every GPU while it ran...
     after = subprocess.run(["srun", "-p", "debug", "--gpus=4", "--mem=100", "bash", "-c", "echo $CUDA_VISIBLE_DEVICES"],
