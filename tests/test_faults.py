@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -170,3 +171,42 @@ def test_two_processes_match_one_process(data, baseline):
     for got, want in zip(curve, base_curve):
         for k in LOSSES:
             assert got[k] == pytest.approx(want[k], rel=1e-5), (got, want)
+
+
+@pytest.mark.slow
+def test_killed_run_shows_its_live_curve_and_the_resumed_one_has_no_duplicate_row(data, baseline):
+    """curve.csv grows while training (one complete line per eval point), survives a SIGKILL with the
+    points after the last checkpoint, and the resumed run rewrites it from the checkpoint: the final
+    file equals the uninterrupted one. With tracking: dvclive the DVCLive steps are the same points."""
+    root, params = data
+    _, base_val, base_curve = baseline
+    params = json.loads(json.dumps(params))
+    params["train"]["checkpoint_every"] = 60  # cadence: not part of the checkpoint's configuration
+    params["tracking"] = "dvclive"
+    cmd, out = _cmd(root, params, "live")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, rows = time.monotonic() + 300, []
+    while len(rows) < 5:  # step 100: two eval points past the checkpoint at 60
+        assert proc.poll() is None, f"run ended before step 100: {proc.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no live curve within 300 s"
+        time.sleep(0.01)
+        if (out / "curve.csv").exists():
+            with open(out / "curve.csv") as fh:
+                rows = list(csv.DictReader(fh))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    with open(out / "curve.csv") as fh:
+        killed = list(csv.DictReader(fh))
+    steps = [int(r["step"]) for r in killed]
+    assert steps == list(range(20, 20 * len(steps) + 1, 20)) and len(steps) >= 5, steps
+    assert all(r["wall_s"] for r in killed)  # every line complete
+    rerun = _run(cmd)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resumed from" in rerun.stderr
+    val, curve = _losses(out)
+    assert val == base_val and curve == base_curve
+    log_steps = [int(s) for s in re.findall(r"pretrain INFO step (\d+): train_loss", rerun.stderr)]
+    assert log_steps and log_steps[0] <= steps[-1]  # the points after the checkpoint are recomputed
+    with open(out / "dvclive" / "plots" / "metrics" / "val_loss.tsv") as fh:
+        live = [(int(r["step"]), float(r["val_loss"])) for r in csv.DictReader(fh, delimiter="\t")]
+    assert live == [(int(r["step"]), r["val_loss"]) for r in base_curve]

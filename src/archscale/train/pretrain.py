@@ -17,7 +17,6 @@ resumed run still equals an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import shutil
@@ -30,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
-from archscale.io import atomic_path, get_logger, since_process_start, write_json
+from archscale.io import get_logger, since_process_start, write_json
 from archscale.train import checkpoint, launch
+from archscale.train.curve import LiveCurve, write_curve
 
 TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
-CURVE_FIELDS = ["step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s"]
 
 
 class NonFiniteLoss(RuntimeError):
@@ -43,13 +42,6 @@ class NonFiniteLoss(RuntimeError):
 
 class Preempted(SystemExit):
     pass
-
-
-def write_curve(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CURVE_FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def global_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: dict) -> dict[str, np.ndarray]:
@@ -178,7 +170,8 @@ def export_model(model, tokenizer, out: Path) -> None:
     tmp.rename(out)
 
 
-def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, log) -> dict:
+def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, log,
+             tracking: str | None = None) -> dict:
     import torch
     from transformers import PreTrainedTokenizerFast
 
@@ -259,6 +252,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     # The train loss of an eval window may straddle a checkpoint (SIGTERM between evals): its partial
     # sum travels in the checkpoint so a resumed curve.csv equals an uninterrupted one.
     loss_sum, loss_n = torch.tensor(partial_loss[0], dtype=torch.float32, device=device), partial_loss[1]
+    live = LiveCurve(out_dir / "curve.csv", curve, tracking, log) if rank0 else None  # the checkpoint's rows
     timed_s, timed_steps = 0.0, 0
     warmup_steps = min(3, max(total_steps - start_step - 1, 0))
     seg_start = time.perf_counter()
@@ -292,6 +286,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
             curve.append({"step": done, "tokens": done * tokens_per_step,
                           "flops": 3 * fwd_per_token * done * tokens_per_step, "train_loss": train_loss,
                           "val_loss": val["val_loss"], "lr": sched.get_last_lr()[0], "wall_s": round(now, 3)})
+            if live:
+                live.append(curve[-1])
             loss_sum.zero_()
             loss_n = 0
             if not math.isfinite(val["val_loss"]):
@@ -328,7 +324,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
     if rank0:
-        write_curve(out_dir / "curve.csv", curve)
+        write_curve(out_dir / "curve.csv", curve)  # the same bytes as the live file, in one atomic write
+        live.close()
         export_model(engine.module, tokenizer, out_dir / "model")
         metrics["export_s"] = round(time.perf_counter() - t_start - wall, 3)
         phases["exported"] = since_process_start()
@@ -381,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(out / "config.json", rc)
     try:
-        pretrain(rc, args.shards, args.tokenizer, out, log)
+        pretrain(rc, args.shards, args.tokenizer, out, log, tracking=params.get("tracking"))
     except NonFiniteLoss as exc:
         log.error("%s", exc)
         return 1
