@@ -33,10 +33,14 @@ COLUMNS = ["run", "params", "tokens", "train_flops", "epochs", "ckpt_disk_gb", "
 
 
 def synthetic_special(n_sentinels: int) -> dict:
-    """The ids a trained tokenizer gives its specials (data/tokenizer.special_tokens order)."""
-    sentinels = list(range(4, 4 + n_sentinels))
-    return {"pad": 0, "eos": 1, "unk": 2, "mask": 3, "sentinels": sentinels, "cls": 4 + n_sentinels,
-            "sep": 5 + n_sentinels, "n_special": 6 + n_sentinels}
+    """The special ids a trained tokenizer would give (its specials come first, in special_tokens order)."""
+    from archscale.data.tokenizer import special_ids, special_tokens
+
+    class Vocab:
+        def get_vocab(self):
+            return {tok: i for i, tok in enumerate(special_tokens(n_sentinels))}
+
+    return special_ids(Vocab())
 
 
 def count_run_params(rc: dict, vocab: int) -> dict[str, int]:
@@ -96,9 +100,7 @@ def _fmt(key: str, value) -> str:
         return str(value)
     if key in ("params", "tokens"):
         return f"{value:,}" if value < 1e9 else f"{value / 1e9:.2f}B"
-    if key == "train_flops":
-        return f"{value:.3g}"
-    if key == "epochs":
+    if key in ("train_flops", "epochs"):
         return f"{value:.3g}"
     return f"{value:,.1f}"
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from archscale.io import atomic_path
 
 CURVE_FIELDS = ["step", "tokens", "flops", "train_loss", "val_loss", "lr", "wall_s"]
-TRACKERS = ("dvclive",)
 
 
 def _lines(rows: list[dict], header: bool) -> str:
@@ -59,9 +58,7 @@ class DvcLive:
 
 
 class LiveCurve:
-    def __init__(self, path: Path, rows: list[dict], tracking: str | None, log):
-        if tracking not in (None, *TRACKERS):
-            raise ValueError(f"tracking: {tracking!r} is not one of null, {', '.join(TRACKERS)}")
+    def __init__(self, path: Path, rows: list[dict], tracking: str | None, log):  # tracking: the schema checked it
         self.path, self.log = Path(path), log
         write_curve(self.path, rows)
         self.tracker = DvcLive(self.path.parent, rows) if tracking == "dvclive" else None

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from archscale.train.launch import free_port
 
 
 def setup_distributed() -> dict:
@@ -30,7 +25,7 @@ def setup_distributed() -> dict:
     # ARCHSCALE_OWN_PORT marks a group this code made, as opposed to one a launcher set up.
     inherited = os.environ.get("ARCHSCALE_OWN_PORT") == os.environ.get("MASTER_PORT")
     if "RANK" not in os.environ or (inherited and not torch.distributed.is_initialized()):
-        port = str(_free_port())
+        port = str(free_port("127.0.0.1"))
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1",
                           MASTER_ADDR="127.0.0.1", MASTER_PORT=port, ARCHSCALE_OWN_PORT=port)
 
@@ -62,15 +57,21 @@ def lr_factor(step: int, total_steps: int, warmup_frac: float, min_ratio: float)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def ds_config(train: dict, world_size: int, precision: str) -> dict:
+def accumulation_steps(train: dict, world_size: int) -> int:
+    """Micro-batches per rank per step; the global batch must split evenly over the ranks."""
     micro = train["micro_batch_size"]
     if train["batch_size"] % (micro * world_size):
         raise ValueError(f"train.batch_size {train['batch_size']} is not a multiple of micro_batch_size x processes "
                          f"({micro} x {world_size})")
+    return train["batch_size"] // (micro * world_size)
+
+
+def ds_config(train: dict, world_size: int, precision: str) -> dict:
+    micro = train["micro_batch_size"]
     return {
         "train_batch_size": train["batch_size"],
         "train_micro_batch_size_per_gpu": micro,
-        "gradient_accumulation_steps": train["batch_size"] // (micro * world_size),
+        "gradient_accumulation_steps": accumulation_steps(train, world_size),
         "gradient_clipping": train["grad_clip"],
         "zero_optimization": {"stage": train["zero_stage"]},
         "bf16": {"enabled": precision == "bf16"},

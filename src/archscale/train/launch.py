@@ -26,9 +26,10 @@ class LaunchError(ValueError):
     """A launch that cannot work here; raised before any compute."""
 
 
-def _free_port() -> int:
+def free_port(host: str = "") -> int:
+    """A TCP port free on `host` now ("" = every interface, for a rendezvous other nodes reach)."""
     with socket.socket() as s:
-        s.bind(("", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -59,7 +60,7 @@ def launch_command(stage_argv: list[str], nproc_per_node: int, nnodes: int, env=
     if nnodes == 1:
         return [*torchrun, "--standalone", *stage]
     host = host or socket.gethostname()
-    port = port or _free_port()
+    port = port or free_port()
     # --kill-on-bad-exit: one failed launcher ends the others instead of leaving them at a barrier
     srun = ["srun", f"--ntasks={nnodes}", "--kill-on-bad-exit=1", "--export=ALL"]
     return [*srun, *torchrun, f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{port}",

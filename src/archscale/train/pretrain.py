@@ -31,7 +31,8 @@ import numpy as np
 from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
 from archscale.io import get_logger, since_process_start, write_json
 from archscale.train import checkpoint, launch
-from archscale.train.curve import LiveCurve, write_curve
+from archscale.train.curve import LiveCurve
+from archscale.train.engine import accumulation_steps
 
 TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
 
@@ -223,7 +224,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         engine.compile()  # checkpoint and export keys get no `_orig_mod.` prefix (torch.compile(model) adds one)
     phases["engine"] = since_process_start()
     device = engine.device
-    gas = batch_size // (micro * dist["world_size"])
+    gas = accumulation_steps(tr, dist["world_size"])
     rows = slice(dist["rank"] * micro * gas, (dist["rank"] + 1) * micro * gas)
     start_step, curve, clock, partial_loss, resumed_at = 0, [], 0.0, (0.0, 0), []
     mems = [None] * gas if recurrent else None  # one memory per micro-batch of this rank's rows
@@ -324,8 +325,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
     if rank0:
-        write_curve(out_dir / "curve.csv", curve)  # the same bytes as the live file, in one atomic write
-        live.close()
+        live.close()  # curve.csv is complete: every row was appended as it was measured
         export_model(engine.module, tokenizer, out_dir / "model")
         metrics["export_s"] = round(time.perf_counter() - t_start - wall, 3)
         phases["exported"] = since_process_start()
@@ -355,10 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     params = cfg.load(args.params)
     rc = cfg.resolve_run(params, args.run)
     out = Path(args.out or f"results/runs/{args.run}")
-    world = args.nproc_per_node * args.nnodes
-    if world > 1 and rc["train"]["batch_size"] % (rc["train"]["micro_batch_size"] * world):
-        log.error("%s: train.batch_size %d is not a multiple of micro_batch_size x ranks (%d x %d)", args.params,
-                  rc["train"]["batch_size"], rc["train"]["micro_batch_size"], world)
+    try:  # before any compute: the ranks must split the global batch evenly
+        accumulation_steps(rc["train"], args.nproc_per_node * args.nnodes)
+    except ValueError as exc:
+        log.error("%s: %s", args.params, exc)
         return 2
     if not launch.is_launched():  # once per job, before any rank could resume a stale checkpoint
         checkpoint.claim(out / "ckpt", rc, log)

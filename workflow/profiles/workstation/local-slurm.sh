@@ -24,7 +24,7 @@
 #                               devices, so the GPU submission path and the per-job device ids
 #                               can be exercised on a machine without GPUs)
 #
-# Why it is built this way (each found the hard way, see ../shared/recipes/local-slurm.sh):
+# Why it is built this way (each found the hard way):
 # - slurm.conf must sit at the default path /etc/slurm/slurm.conf (we symlink it): the executor's
 #   job step strips SLURM_* (SLURM_CONF too) before its in-job `srun`, so a custom path breaks jobs.
 # - the node is called localhost while the hostname differs: slurmd runs with `-N localhost`.
