@@ -10,7 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archscale import config as cfg  # noqa: E402
-from archscale.data.corpus import CorpusError, corpus_files, hub_reachable, missing_data_message  # noqa: E402
+from archscale.data.corpus import corpus_files, hub_usable, missing_data_message, shard_ranges  # noqa: E402
+from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 

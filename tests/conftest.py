@@ -41,12 +41,15 @@ def tiny_lm_data(sample_data, tmp_path_factory):
     corpus.mkdir()
     for name in ("11.txt.gz", "36.txt.gz", "120.txt.gz"):
         (corpus / name).symlink_to(sample_data / "corpus" / name)
-    prepare_corpus(corpus, root / "prepared", val_fraction=0.34, seed=0)
-    train_tokenizer(root / "prepared" / "train.jsonl", root / "tok", kind="bpe", vocab_size=512, min_frequency=2,
+    # seed 5: train = 120, val = 11 and 36, the split these tests were tuned on (the learning tests'
+    # margins were measured with it); the split rule itself is a seeded hash (data/corpus.py)
+    prepare_corpus(corpus, root / "prepared", val_fraction=0.34, seed=5)
+    train_tokenizer(root / "prepared", root / "tok", kind="bpe", vocab_size=512, min_frequency=2,
                     n_sentinels=20)
     tokenize(root / "prepared", root / "tok", root / "shards")
     params = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
     params["tokenizer"].update(vocab_size=512, n_sentinels=20)
+    params["data"]["max_epochs"] = 1000  # one book of train tokens: the learning tests reread it on purpose
     return root, params
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from archscale.data.corpus import CorpusError, corpus_files, prepare_corpus, read_documents, split_documents, strip_gutenberg
+from archscale.data.corpus import CorpusError, corpus_files, is_val, prepare_corpus, read_documents, strip_gutenberg
 
 PG = ("The Project Gutenberg EBook of X\r\n\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\r\n"
       "Call me Ishmael.\r\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\r\nlicence text\r\n")
@@ -25,21 +25,25 @@ def _corpus(tmp_path, files: dict[str, bytes]):
 
 
 def test_prepare_splits_documents_and_normalises(tmp_path):
-    d = _corpus(tmp_path, {f"b{i}.txt": ("\ufeff" + PG).encode() for i in range(5)} |
+    d = _corpus(tmp_path, {f"b{i}.txt": ("\ufeff" + PG.replace("Ishmael", f"Ishmael {i}")).encode() for i in range(5)} |
                 {"c.jsonl": b'{"text": "one"}\n{"text": "two"}\n'})
     m = prepare_corpus(d, tmp_path / "out", val_fraction=0.3, seed=1)
-    assert m["train"]["documents"] + m["val"]["documents"] == 7 and m["val"]["documents"] == 3
-    text = (tmp_path / "out" / "train.jsonl").read_text()
+    assert m["train"]["documents"] + m["val"]["documents"] == 7
+    text = (tmp_path / "out" / "train-00000.jsonl").read_text()
     assert "\\r" not in text and "START OF" not in text and "\\ufeff" not in text
     again = prepare_corpus(d, tmp_path / "out2", val_fraction=0.3, seed=1)
-    assert (tmp_path / "out2" / "val.jsonl").read_bytes() == (tmp_path / "out" / "val.jsonl").read_bytes()
-    assert again["val"]["sources"] == m["val"]["sources"]
+    for name in ("train-00000.jsonl", "val-00000.jsonl", "manifest-00000.json", "manifest.json"):
+        assert (tmp_path / "out2" / name).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
 
 
-def test_split_depends_on_seed():
-    a = split_documents(50, 0.2, seed=1)[1]
-    b = split_documents(50, 0.2, seed=2)[1]
-    assert len(a) == len(b) == 10 and set(a) != set(b)
+def test_split_is_a_seeded_hash_of_the_text():
+    docs = [f"document number {i}\n" for i in range(2000)]
+    a = {d for d in docs if is_val(d, seed=1, val_fraction=0.2)}
+    b = {d for d in docs if is_val(d, seed=2, val_fraction=0.2)}
+    assert a != b
+    for val in (a, b):  # binomial(2000, 0.2): mean 400, sd 17.9; +-4 sd
+        assert 328 < len(val) < 472
+    assert a == {d for d in reversed(docs) if is_val(d, seed=1, val_fraction=0.2)}  # order plays no part
 
 
 @pytest.mark.parametrize("files, expected", [
@@ -47,13 +51,13 @@ def test_split_depends_on_seed():
     ({"a.txt": b"fine", "img.txt": b"\x89PNG\x00\x00\x01"}, "img.txt: looks binary"),
     ({"a.txt": b"fine", "d.jsonl": b'{"text": "ok"}\n{"body": "no text"}\n'}, "d.jsonl:2: no string field 'text'"),
     ({"a.txt": b"fine", "d.jsonl": b'{"text": "ok"}\n{oops\n'}, "d.jsonl:2: not valid JSON"),
-    ({"only.txt": b"one document"}, "need at least 2 documents"),
+    ({"only.txt": b"one document"}, "no document went to"),
 ])
 def test_bad_input_names_file_and_line(tmp_path, files, expected):
     d = _corpus(tmp_path, files)
     with pytest.raises(CorpusError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         prepare_corpus(d, tmp_path / "out", val_fraction=0.5, seed=0)
-    assert not (tmp_path / "out" / "train.jsonl").exists()
+    assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_empty_folder_offline_says_where_to_put_files(tmp_path, monkeypatch):
@@ -94,7 +98,7 @@ def test_real_gutenberg_books_lose_their_licence(sample_data, tmp_path):
         (d / b.name).symlink_to(b)
     prepare_corpus(d, tmp_path / "out", val_fraction=0.34, seed=0)
     for split in ("train", "val"):
-        for line in (tmp_path / "out" / f"{split}.jsonl").read_text().splitlines():
+        for line in (tmp_path / "out" / f"{split}-00000.jsonl").read_text().splitlines():
             text = json.loads(line)["text"]
             assert "*** START OF" not in text and "END OF THE PROJECT GUTENBERG" not in text.upper()
 
@@ -106,5 +110,5 @@ def test_tokenizing_again_gives_the_same_shard_bytes(tiny_lm_data, tmp_path):
 
     root, _ = tiny_lm_data
     tokenize(root / "prepared", root / "tok", tmp_path / "again")
-    for name in ("meta.json", "train.bin", "val.bin"):
+    for name in ("meta.json", "train-00000.bin", "val-00000.bin", "part-00000.json"):
         assert (tmp_path / "again" / name).read_bytes() == (root / "shards" / name).read_bytes(), name

@@ -58,7 +58,10 @@ def input_blind_bar(shards: Path, params: dict, objective: str) -> float:
     that stream, num_noise corpus tokens beside num_spans + 1 ids seen once per target. The raw window
     is the longest whose input (kept tokens, a sentinel per span, </s>) fits seq_len."""
     meta = json.loads((shards / "meta.json").read_text())
-    counts = np.bincount(np.fromfile(shards / "train.bin", dtype=meta["dtype"])).astype(float)
+    from archscale.data.shards import TokenShard
+
+    train = TokenShard(shards, "train")
+    counts = np.bincount(train.take(np.arange(len(train)))).astype(float)
     if objective != "span":
         return _entropy(counts)
     span, seq = params["objectives"]["span"], params["train"]["seq_len"]

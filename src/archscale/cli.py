@@ -13,9 +13,11 @@ import sys
 
 # stage name -> (module, one-line help). Modules are imported only when their stage runs.
 STAGES: dict[str, tuple[str, str]] = {
-    "prepare_corpus": ("archscale.data.corpus", "read .txt/.jsonl files, strip boilerplate, split train/val"),
+    "prepare_corpus": ("archscale.data.corpus", "read .txt/.jsonl files or a hub dataset, split train/val (one shard)"),
+    "index_corpus": ("archscale.data.corpus", "gather the prepared shards into manifest.json; both splits non-empty"),
     "train_tokenizer": ("archscale.data.tokenizer", "train a BPE/Unigram tokenizer with span sentinels"),
-    "tokenize": ("archscale.data.shards", "encode the corpus into uint16/uint32 memmap shards"),
+    "tokenize": ("archscale.data.shards", "encode one prepared shard into uint16/uint32 memmap token files"),
+    "index_shards": ("archscale.data.shards", "gather the token shards into meta.json; check data.max_epochs"),
     "pretrain": ("archscale.train.pretrain", "pretrain one architecture x size with DeepSpeed"),
     "evaluate_upstream": ("archscale.eval.upstream", "held-out loss / perplexity of a pretrained run"),
     "finetune": ("archscale.eval.finetune", "fine-tune a pretrained run on one SuperGLUE task"),

@@ -25,7 +25,8 @@ SCHEMA = REPO / "workflow" / "schemas" / "params.schema.yaml"
 # them as rule params (a change reruns the rule) and dvc.yaml lists the same keys; the DAG parity
 # test checks that the two agree.
 STAGE_PARAMS: dict[str, list[str]] = {
-    "prepare_corpus": ["seed", "data"],
+    "prepare_corpus": ["seed", "data.corpus_dir", "data.text_field", "data.hf_corpus", "data.val_fraction",
+                       "data.max_docs", "data.shards"],
     "train_tokenizer": ["tokenizer"],
     "pretrain": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
     "evaluate_upstream": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
@@ -78,6 +79,10 @@ def validate(params: dict, source: str = "params") -> dict:
             else:
                 lines.append(f"{source}: {where}: {err.message}")
         raise ConfigError("\n".join(lines))
+    if params["data"].get("max_docs") and params["data"]["shards"] > 1:
+        raise ConfigError(f"{source}: data.max_docs keeps the corpus's first documents, which one shard of "
+                          f"data.shards = {params['data']['shards']} cannot know: set data.shards to 1 or "
+                          "data.max_docs to null")
     for i, arch in enumerate(params["grid"]["architectures"]):
         if arch not in params["architectures"]:
             known = ", ".join(sorted(params["architectures"]))

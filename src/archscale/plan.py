@@ -6,8 +6,9 @@ device (shapes only, no memory, no init), so the paper preset's 89 runs plan in 
 
 - FLOPs: 3 x the analytic forward FLOPs per input token (`models/flops.py`, the formula every run
   checks against its measured FLOPs) x tokens; tokens = steps x batch x seq_len, as pretraining.
-- Epochs: raw tokens drawn (span corruption draws more than it feeds) over train.bin's tokens, from
-  `<shards>/meta.json`; "n/a" until the corpus is tokenized.
+- Epochs: raw tokens drawn (span corruption draws more than it feeds) over the train split's tokens,
+  from `<shards>/meta.json` (`data/epochs.py`), or over `--train-tokens N` to ask about a corpus
+  not tokenized here; "n/a" until the corpus is tokenized.
 - Checkpoint disk: `keep_checkpoints` DeepSpeed checkpoints of 14 bytes per parameter under bf16
   (bf16 weights 2 + fp32 master copy 4 + two fp32 Adam moments 8; 12 under fp32), plus the exported
   fp32 model (4 bytes per parameter).
@@ -55,6 +56,7 @@ def count_run_params(rc: dict, vocab: int) -> dict[str, int]:
 
 
 def plan_run(rc: dict, train_tokens: int | None, precision: str, peak: float, mfu: float) -> dict:
+    from archscale.data.epochs import run_epochs
     from archscale.data.objectives import raw_length_for, span_lengths
     from archscale.models.flops import analytic_flops_per_token
     from archscale.models.registry import model_kind
@@ -70,7 +72,7 @@ def plan_run(rc: dict, train_tokens: int | None, precision: str, peak: float, mf
     flops = 3 * analytic_flops_per_token(rc, kind, vocab, seq_len, n_tgt) * tokens
     disk = counts["params"] * (BYTES_PER_PARAM[precision] * tr["keep_checkpoints"] + EXPORT_BYTES_PER_PARAM)
     return {"run": rc["run"], "params": counts["params"], "tokens": tokens, "train_flops": flops,
-            "epochs": steps * batch * raw_len / train_tokens if train_tokens else None,
+            "epochs": run_epochs(rc, train_tokens) if train_tokens else None,
             "ckpt_disk_gb": disk / 1e9, "gpu_hours": flops / (peak * mfu) / 3600}
 
 
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="archscale plan", description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", "--params", dest="params", default="params.yaml", help="params file or preset")
     ap.add_argument("--shards", default="data/shards", help="tokenized corpus (meta.json) for the epochs column")
+    ap.add_argument("--train-tokens", type=float, default=None,
+                    help="train tokens of a corpus for the epochs column instead of <shards>/meta.json's, e.g. 1.56e11")
     ap.add_argument("--gpu", default="H100", help="GPU whose bf16 dense peak prices the runs (default H100)")
     ap.add_argument("--mfu", type=float, default=DEFAULT_MFU, help=f"assumed MFU (default {DEFAULT_MFU}, measured)")
     args = ap.parse_args(argv)
@@ -125,13 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         params = cfg.load(args.params)
         meta = Path(args.shards) / "meta.json"
         train_tokens = read_json(meta)["splits"]["train"]["tokens"] if meta.is_file() else None
+        if args.train_tokens is not None:
+            if args.train_tokens < 1:
+                raise ValueError(f"--train-tokens {args.train_tokens:g}: a positive token count")
+            train_tokens, meta = int(args.train_tokens), "--train-tokens"
         rows = plan(params, train_tokens, args.gpu, args.mfu)
     except (cfg.ConfigError, ValueError) as exc:
         print(f"archscale plan: {exc}", file=sys.stderr)
         return 2
     from archscale.models.flops import PEAK_BF16
 
-    corpus = f"{train_tokens:,} train tokens in {meta}" if train_tokens else f"epochs n/a: no {meta} yet"
+    corpus = f"{train_tokens:,} train tokens ({meta})" if train_tokens else f"epochs n/a: no {meta} yet"
     print(render(rows, f"{args.params}: {args.gpu} bf16 peak {PEAK_BF16[args.gpu] / 1e12:.0f} TFLOP/s at MFU "
                        f"{args.mfu}; {corpus}"))
     return 0

@@ -132,7 +132,7 @@ def test_a_cluster_with_gpu_gres_gets_gpu_requests(toy: Path, tmp_path: Path) ->
     _, res = dry_run(toy, env=fake_sinfo(tmp_path, "gpu:a100:4(S:0-1)"))
     assert res["pretrain"]["gpu"] == "1"
     assert res["pretrain"]["tasks_per_gpu"] == "0"
-    assert res["prepare_corpus"]["cpus_per_task"] == "4"
+    assert res["prepare_corpus"]["cpus_per_task"] == "1"  # one streaming shard job: one core
 
 
 def test_many_nodes_per_job(toy: Path) -> None:

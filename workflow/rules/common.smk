@@ -3,13 +3,48 @@
 import json
 
 
-def get_corpus_files(wildcards):
-    """The raw corpus files; stops the workflow at once when there are none and no hub."""
+SHARDS = [f"{k:05d}" for k in range(PARAMS["data"]["shards"])]
+
+
+wildcard_constraints:
+    shard=r"\d{5}",
+
+
+def get_corpus_files_of_shard(wildcards):
+    """The raw corpus files (all or part) one prepare_corpus job reads; stops the workflow at once when
+    the folder is empty and data.hf_corpus cannot be read either."""
     corpus_dir = Path(PARAMS["data"]["corpus_dir"])
     files = corpus_files(corpus_dir)
-    if not files and not hub_reachable():
+    if not files and not hub_usable(PARAMS["data"].get("hf_corpus")):
         raise WorkflowError(missing_data_message(corpus_dir))
-    return [str(p) for p in files]
+    if not files:
+        return []
+    return sorted({str(path) for path, _, _ in shard_ranges(files, len(SHARDS))[int(wildcards.shard)]})
+
+
+def get_split_shards(split):
+    """Input function: the token files of one split, in shard order (what TokenShard reads)."""
+
+    def get(wildcards):
+        return ["data/shards/meta.json"] + [f"data/shards/{split}-{shard}.bin" for shard in SHARDS]
+
+    return get
+
+
+def check_epochs_now():
+    """Once the corpus is tokenized, every `snakemake` first states the epochs each run will read and
+    stops, before any job, when one exceeds data.max_epochs (index_shards checks the first build)."""
+    meta = Path("data/shards/meta.json")
+    if not meta.is_file() or not workflow.is_main_process:
+        return
+    train_tokens = json.loads(meta.read_text())["splits"]["train"]["tokens"]
+    try:
+        print(f"archscale: {check_max_epochs(PARAMS, train_tokens, PARAMS_FILE)}", file=sys.stderr)
+    except EpochsError as exc:
+        raise WorkflowError(str(exc))
+
+
+check_epochs_now()
 
 
 def get_run_config(wildcards):

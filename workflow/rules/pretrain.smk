@@ -3,9 +3,8 @@
 
 rule pretrain:
     input:
-        shards="data/shards/meta.json",
-        train="data/shards/train.bin",
-        val="data/shards/val.bin",
+        train=get_split_shards("train"),
+        val=get_split_shards("val"),
         tokenizer="data/tokenizer/hf",
     output:
         metrics="results/runs/{run}/metrics.json",
@@ -39,7 +38,7 @@ rule evaluate_upstream:
     input:
         metrics="results/runs/{run}/metrics.json",
         model="results/runs/{run}/model",
-        val="data/shards/val.bin",
+        val=get_split_shards("val"),
     output:
         "results/upstream/{run}/upstream.json",
     params:

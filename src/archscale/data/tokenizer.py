@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from archscale.io import get_logger, write_json
+from archscale.io import get_logger, read_json, write_json
 
 PAD, EOS, UNK, MASK = "<pad>", "</s>", "<unk>", "<mask>"
 CLS, SEP = "<cls>", "<sep>"
@@ -30,13 +30,20 @@ def special_tokens(n_sentinels: int) -> list[str]:
     return [PAD, EOS, UNK, MASK] + [sentinel(i) for i in range(n_sentinels)] + [CLS, SEP]
 
 
-def iter_texts(jsonl: Path, chunk_chars: int = 1 << 16) -> Iterator[str]:
-    """Documents cut into chunks so the trainer never holds a whole book as one sequence."""
-    with open(jsonl) as fh:
-        for line in fh:
-            text = json.loads(line)["text"]
-            for i in range(0, len(text), chunk_chars):
-                yield text[i:i + chunk_chars]
+def iter_texts(jsonls: list[Path], max_chars: int | None = None, chunk_chars: int = 1 << 16) -> Iterator[str]:
+    """The documents of the train shards in order, cut into chunks so the trainer never holds a whole
+    book as one sequence; stops after `max_chars` characters (None: all)."""
+    left = max_chars if max_chars is not None else float("inf")
+    for jsonl in jsonls:
+        with open(jsonl) as fh:
+            for line in fh:
+                text = json.loads(line)["text"]
+                for i in range(0, len(text), chunk_chars):
+                    if left <= 0:
+                        return
+                    chunk = text[i:i + min(chunk_chars, left)]
+                    left -= len(chunk)
+                    yield chunk
 
 
 def build_tokenizer(kind: str, vocab_size: int, min_frequency: int, n_sentinels: int, texts):
@@ -76,13 +83,15 @@ def special_ids(tokenizer) -> dict:
     return ids
 
 
-def train_tokenizer(train_jsonl: str | Path, out_dir: str | Path, *, kind: str, vocab_size: int,
-                    min_frequency: int, n_sentinels: int, log=None) -> Path:
-    """Train and save; the folder appears complete or not at all."""
+def train_tokenizer(prepared_dir: str | Path, out_dir: str | Path, *, kind: str, vocab_size: int,
+                    min_frequency: int, n_sentinels: int, max_train_chars: int | None = None, log=None) -> Path:
+    """Train on the prepared train shards (manifest.json lists them) and save; the folder appears
+    complete or not at all."""
     from transformers import PreTrainedTokenizerFast
 
-    out_dir = Path(out_dir)
-    tok = build_tokenizer(kind, vocab_size, min_frequency, n_sentinels, iter_texts(Path(train_jsonl)))
+    out_dir, prepared_dir = Path(out_dir), Path(prepared_dir)
+    train_files = [prepared_dir / name for name in read_json(prepared_dir / "manifest.json")["train"]["files"]]
+    tok = build_tokenizer(kind, vocab_size, min_frequency, n_sentinels, iter_texts(train_files, max_train_chars))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK,
                                    mask_token=MASK, cls_token=CLS, sep_token=SEP,
                                    additional_special_tokens=special_tokens(n_sentinels)[4:-2])
@@ -92,7 +101,8 @@ def train_tokenizer(train_jsonl: str | Path, out_dir: str | Path, *, kind: str, 
         fast.save_pretrained(str(tmp))
         write_json(tmp / "archscale_tokenizer.json", {"kind": kind, "vocab_size": vocab_size,
                                                      "actual_vocab_size": len(fast), "min_frequency": min_frequency,
-                                                     "n_sentinels": n_sentinels, "train": str(train_jsonl)})
+                                                     "n_sentinels": n_sentinels, "max_train_chars": max_train_chars,
+                                                     "train": [str(f) for f in train_files]})
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
     finally:
@@ -107,11 +117,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="archscale train_tokenizer", description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="params.yaml", help="params file (tokenizer.*)")
-    ap.add_argument("--train", default="data/prepared/train.jsonl", help="prepared train split")
+    ap.add_argument("--prepared", default="data/prepared", help="prepared corpus (manifest.json and its train shards)")
     ap.add_argument("--out", default="data/tokenizer", help="output folder")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
     t = cfg.load(args.params)["tokenizer"]
-    train_tokenizer(args.train, args.out, kind=t["kind"], vocab_size=t["vocab_size"], min_frequency=t["min_frequency"],
-                    n_sentinels=t["n_sentinels"], log=get_logger("train_tokenizer", args.log))
+    train_tokenizer(args.prepared, args.out, kind=t["kind"], vocab_size=t["vocab_size"],
+                    min_frequency=t["min_frequency"], n_sentinels=t["n_sentinels"],
+                    max_train_chars=t.get("max_train_chars"), log=get_logger("train_tokenizer", args.log))
     return 0

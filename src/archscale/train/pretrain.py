@@ -8,7 +8,7 @@ export with the tokenizer), ckpt/ (resumable, checksummed). Batches are a pure f
 A non-finite loss stops the run with an error and no metrics.json.
 
 A recurrent model (Transformer-XL, `models.transfo_xl.is_recurrent`) trains as Dai et al. (2019,
-Sec. 3.2) do: train.bin is read as train.batch_size contiguous streams (`stream_batch`), each step
+Sec. 3.2) do: the train split is read as train.batch_size contiguous streams (`stream_batch`), each step
 takes the next seq_len tokens of every stream, and the memory each micro-batch's rows leave behind
 (gradient stopped) is fed back with the next step's rows; it travels in the checkpoint, so a
 resumed run still equals an uninterrupted one.
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
-from archscale.io import get_logger, since_process_start, write_json
+from archscale.io import get_logger, read_json, since_process_start, write_json
 from archscale.train import checkpoint, launch
 from archscale.train.curve import LiveCurve
 from archscale.train.engine import accumulation_steps
@@ -61,18 +61,18 @@ def global_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: d
 def stream_batch(shard, step: int, kind: str, rc: dict, raw_len: int, special: dict) -> dict[str, np.ndarray]:
     """The global batch of `step` for a recurrent model: row b is the next raw_len tokens of stream b.
 
-    train.bin is cut into train.batch_size streams starting at evenly spaced offsets (shifted together
+    The train split is cut into train.batch_size streams starting at evenly spaced offsets (shifted together
     by one seed-drawn offset), and row b at step t reads tokens [start_b + t * raw_len, + raw_len),
-    wrapping at the end of the file, so row b at step t + 1 continues row b at step t exactly (Dai et
+    wrapping at its end, so row b at step t + 1 continues row b at step t exactly (Dai et
     al. 2019, Sec. 3.2; their data iterator cuts the corpus into batch_size streams the same way). A
     pure function of (seed, step), as `global_batch`."""
     n, rows = len(shard), rc["train"]["batch_size"]
     if n < rows * raw_len:
-        raise ValueError(f"train.bin has {n} tokens, fewer than train.batch_size x seq_len = {rows} x {raw_len}: "
+        raise ValueError(f"the train split has {n} tokens, fewer than train.batch_size x seq_len = {rows} x {raw_len}: "
                          "too few for one contiguous stream per batch row")
     offset = int(rng_for(rc["seed"], OFFSET_STREAM, 0).integers(0, n))
     starts = offset + np.arange(rows, dtype=np.int64) * (n // rows) + step * raw_len
-    windows = shard.tokens[(starts[:, None] + np.arange(raw_len, dtype=np.int64)) % n]
+    windows = shard.take((starts[:, None] + np.arange(raw_len, dtype=np.int64)) % n)
     return make_batch(windows, kind, rng_for(rc["seed"], TRAIN_STREAM, step), rc["objectives"], special,
                       shard.vocab_size)
 
@@ -337,6 +337,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
 
 def main(argv: list[str] | None = None) -> int:
     from archscale import config as cfg
+    from archscale.data.epochs import check_max_epochs
 
     ap = argparse.ArgumentParser(prog="archscale pretrain", description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="params.yaml")
@@ -355,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     params = cfg.load(args.params)
     rc = cfg.resolve_run(params, args.run)
     out = Path(args.out or f"results/runs/{args.run}")
-    try:  # before any compute: the ranks must split the global batch evenly
-        accumulation_steps(rc["train"], args.nproc_per_node * args.nnodes)
+    try:  # before any compute: the ranks must split the global batch evenly, the run must stay within
+        accumulation_steps(rc["train"], args.nproc_per_node * args.nnodes)  # data.max_epochs of the corpus
+        log.info("%s", check_max_epochs(params, read_json(Path(args.shards) / "meta.json")["splits"]["train"]["tokens"],
+                                        f"{args.shards}/meta.json", runs=[args.run]))
     except ValueError as exc:
         log.error("%s: %s", args.params, exc)
         return 2
