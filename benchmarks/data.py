@@ -46,7 +46,7 @@ def tokenize_rounds(ws: Path, sides: dict, reps: int, limit_bytes: int | None) -
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(ws / "data" / "tokenizer" / "hf" / "tokenizer.json"))
-    src = ws / "data" / "prepared" / "train.jsonl"
+    src = ws / "data" / "prepared" / "train-00000.jsonl"  # the default preset has one shard
     if limit_bytes:  # quick mode: the first documents only
         small = ws / "data" / "prepared" / "bench-head.jsonl"
         with open(src) as fh, open(small, "w") as out:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     tok = tokenize_rounds(ws, sides, args.reps, 1 << 20 if args.quick else None)
     shas = set().union(*(r["sha"] for r in tok.values()))
     rows = [[name, r["tokens"], median(r["tok_s"]), min(r["tok_s"]), max(r["tok_s"])] for name, r in tok.items()]
-    body = (f"Tokenization of data/prepared/train.jsonl (default preset, Gutenberg, {rows[0][1]:,} "
+    body = (f"Tokenization of data/prepared/train-00000.jsonl (default preset, Gutenberg, {rows[0][1]:,} "
             f"tokens), RAYON_NUM_THREADS={args.threads}, median of {args.reps} after one warm-up"
             f"{', alternating current and baseline' if args.baseline_src else ''}. Target >= 1,000,000 tokens/s.\n\n")
     body += md_table(["code", "tokens", "tokens/s (median)", "min", "max"], rows)

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "overhead": ["overhead.py"],
     "training": ["training.py"],
     "data": ["data.py"],
+    "data_scale": ["data_scale.py"],
     "dag": ["dag.py"],
     "end_to_end": ["end_to_end.py", "--preset", "smoke"],
     "gpu": ["gpu.py"],
