@@ -34,7 +34,8 @@ STAGES: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(map(len, STAGES))
-    lines = ["usage: archscale <stage> [options]   (archscale <stage> --help for its options)", "", "stages:"]
+    lines = ["usage: archscale <stage> [options]   (archscale <stage> --help for its options; archscale --version)",
+             "", "stages:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in STAGES.items()]
     return "\n".join(lines)
 
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        from archscale import __version__
+
+        print(f"archscale {__version__}")
         return 0
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:

@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "workflow" / "schemas" / "params.schema.yaml"
+REPO = Path(__file__).resolve().parents[2]  # the checkout, for code_version (git) only
+# Shipped inside the package (a wheel install validates too); workflow/schemas/ links to it, where
+# the Snakemake workflow catalog looks for a workflow's schemas.
+SCHEMA = Path(__file__).resolve().with_name("params.schema.yaml")
 
 
 # params.yaml keys each stage depends on ({arch}/{size} filled per run). The Snakefile passes
