@@ -36,7 +36,8 @@ def test_bootstrap_interval_covers_the_true_slope_in_most_seeds(n, floor):
     """Measured coverage of the 95% residual bootstrap-t interval over 400 seeds: 0.945 with 5
     sizes, 0.94 with 8 (and 0.71 with 3, see below)."""
     seeds = range(200)
-    hits = [lo <= 0.05 <= hi for lo, hi in (loglog_slope(*_power_law(n, s), negate=True, n_boot=500, seed=s)["ci"] for s in seeds)]
+    hits = [lo <= 0.05 <= hi
+            for lo, hi in (loglog_slope(*_power_law(n, s), negate=True, n_boot=500, seed=s)["ci"] for s in seeds)]
     coverage = float(np.mean(hits))
     print(f"slope CI coverage with {n} sizes: {coverage:.3f}")
     assert floor <= coverage <= 1.0
@@ -44,7 +45,8 @@ def test_bootstrap_interval_covers_the_true_slope_in_most_seeds(n, floor):
 
 def test_student_t_interval_covers_with_three_sizes():
     """With 3 sizes the bootstrap cannot know the tails (0.71 measured); the t interval can."""
-    hits = [lo <= 0.05 <= hi for lo, hi in (loglog_slope(*_power_law(3, s), negate=True, n_boot=200, seed=s)["ci_t"] for s in range(200))]
+    hits = [lo <= 0.05 <= hi for lo, hi in (loglog_slope(*_power_law(3, s), negate=True, n_boot=200, seed=s)["ci_t"]
+                                            for s in range(200))]
     assert np.mean(hits) >= 0.9
 
 
@@ -147,3 +149,17 @@ def test_zero_downstream_score_is_not_fittable_not_a_crash():
     fits = fit_slopes(rows, n_boot=50)["groups"]["a"]
     assert fits["alpha_F_D"]["status"] == "not_fittable" and "downstream_avg" in fits["alpha_F_D"]["reason"]
     assert fits["alpha_F_U"]["status"] != "not_fittable"
+
+
+def test_the_parameter_column_flag_is_not_the_params_file_flag(tmp_path, capsys):
+    """`--params` is the params file in every other stage; fit names its column `--params-column`
+    and refuses `--params` (no prefix abbreviation) instead of reading a column of that name."""
+    flops, loss = _power_law(6, seed=3)
+    csv = _write_power_law_csv(tmp_path / "runs.csv", flops, loss)
+    with pytest.raises(SystemExit) as err:
+        fit_main(["--law", "slopes", "--csv", str(csv), "--params", "params.yaml"])
+    assert err.value.code == 2 and "unrecognized arguments: --params" in capsys.readouterr().err
+    out = tmp_path / "fit.json"
+    assert fit_main(["--law", "slopes", "--csv", str(csv), "--params-column", "params", "--out", str(out),
+                     "--n-boot", "100"]) == 0
+    assert json.loads(out.read_text())["groups"]["a"]["alpha_F_U"]["alpha"] > 0

@@ -22,15 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="archscale fit",
         description="Fit a scaling law to a CSV of runs (one row per run); JSON out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # `--params` is the params file in every other stage: never a prefix of a column flag
     )
     p.add_argument("--law", required=True, choices=LAWS, help="which law to fit")
     p.add_argument("--csv", default="results/summary.csv", help="table of runs")
     p.add_argument("--out", help="write JSON here (atomically) instead of printing it")
     p.add_argument("--group", default="arch", help="column whose values are fitted separately ('' = one group)")
-    p.add_argument("--scan-column", default="scan", help="rows with a non-empty value here (depth/width scans) are left out; '' keeps all")
+    p.add_argument("--scan-column", default="scan",
+                   help="rows with a non-empty value here (depth/width scans) are left out; '' keeps all")
     cols = p.add_argument_group("columns")
     cols.add_argument("--flops", default="train_flops", help="training FLOPs (F)")
-    cols.add_argument("--params", default="params", help="parameter count (P)")
+    cols.add_argument("--params-column", dest="params", default="params",
+                      help="parameter count (P); every other stage's --params is the params file")
     cols.add_argument("--upstream", default="neg_log_ppl", help="upstream quality U = negative log-perplexity (< 0)")
     cols.add_argument("--downstream", default="downstream_avg", help="downstream score D (> 0)")
     cols.add_argument("--n", default="non_embedding_params", help="model size N (lc: C = 6 N D; approach3)")
@@ -40,13 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     curves = p.add_argument_group("learning curves (lc, approach3 --points curves, prediction)")
     curves.add_argument("--runs-dir", default="results/runs", help="folder with {run}/curve.csv")
     curves.add_argument("--compute", choices=("auto", "flops", "6nd"), default="auto",
-                        help="lc: C axis; auto = the objective family's (6 N D for clm/mlm as Oyedele, measured FLOPs for span as Tay et al.)")
+                        help="lc: C axis; auto = the objective family's (6 N D for clm/mlm as Oyedele, "
+                             "measured FLOPs for span as Tay et al.)")
     curves.add_argument("--warmup-frac", type=float, default=None,
-                        help="lr warm-up fraction of steps whose eval points are left out (default: each run's config.json train.warmup_frac)")
-    curves.add_argument("--points", choices=("table", "curves"), default="table", help="approach3: fit table rows or every eval point of every curve")
+                        help="lr warm-up fraction of steps whose eval points are left out "
+                             "(default: each run's config.json train.warmup_frac)")
+    curves.add_argument("--points", choices=("table", "curves"), default="table",
+                        help="approach3: fit table rows or every eval point of every curve")
     fit = p.add_argument_group("fitting")
-    fit.add_argument("--exclude-top-loss", type=int, default=0, help="approach3: drop this many highest-loss rows (Besiroglu et al. drop 5)")
-    fit.add_argument("--starts", type=int, default=64, help="approach3: L-BFGS-B from the best this many grid starts (0 = all 4,500)")
+    fit.add_argument("--exclude-top-loss", type=int, default=0,
+                     help="approach3: drop this many highest-loss rows (Besiroglu et al. drop 5)")
+    fit.add_argument("--starts", type=int, default=64,
+                     help="approach3: L-BFGS-B from the best this many grid starts (0 = all 4,500)")
     fit.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
     fit.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     fit.add_argument("--seed", type=int, default=0, help="bootstrap seed")
