@@ -49,9 +49,18 @@ onsuccess:
     # --no-relink: DVC would otherwise rewrite outputs from its cache with new dates, in no DAG order.
     # Skipped inside a DVC stage (DVC_STAGE: `dvc repro` locks the repo and writes the lock itself),
     # with another params file than DVC's params.yaml, or with ARCHSCALE_DVC_COMMIT=0.
-    if (Path(".dvc").is_dir() and Path("dvc.yaml").is_file() and "DVC_STAGE" not in os.environ
-            and PARAMS_FILE == "params.yaml" and os.environ.get("ARCHSCALE_DVC_COMMIT", "1") != "0"):
-        done = subprocess.run(["dvc", "commit", "--force", "--no-relink", "--quiet"], capture_output=True, text=True)
+    if (
+        Path(".dvc").is_dir()
+        and Path("dvc.yaml").is_file()
+        and "DVC_STAGE" not in os.environ
+        and PARAMS_FILE == "params.yaml"
+        and os.environ.get("ARCHSCALE_DVC_COMMIT", "1") != "0"
+    ):
+        done = subprocess.run(
+            ["dvc", "commit", "--force", "--no-relink", "--quiet"], capture_output=True, text=True
+        )
         if done.returncode != 0:
-            print("dvc.lock not updated (run `dvc commit --force` once every output exists):\n"
-                  + done.stderr[-2000:], file=sys.stderr)
+            print(
+                "dvc.lock not updated (run `dvc commit --force` once every output exists):\n" + done.stderr[-2000:],
+                file=sys.stderr,
+            )

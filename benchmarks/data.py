@@ -77,6 +77,7 @@ def tokenize_rounds(ws: Path, sides: dict, reps: int, limit_bytes: int | None) -
 def fetch_fraction(ws: Path, arch: str, size: str, steps: int) -> dict:
     """Seconds of global_batch vs of train_step per step, on the real shards."""
     import torch
+    from transformers import PreTrainedTokenizerFast
 
     from archscale import config as cfg
     from archscale.data.objectives import raw_length_for
@@ -85,7 +86,6 @@ def fetch_fraction(ws: Path, arch: str, size: str, steps: int) -> dict:
     from archscale.models.registry import build_model, model_kind
     from archscale.train.engine import make_engine
     from archscale.train.pretrain import global_batch, train_step
-    from transformers import PreTrainedTokenizerFast
 
     params = cfg.load(ws / "params.yaml")
     rc = cfg.resolve_run(params, f"{arch}-{size}")
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_src:
         cur, base = tok["current"]["tok_s"], tok["baseline"]["tok_s"]
         body += f"\ncurrent / baseline: {median([a / b for a, b in zip(cur, base)]):.2f}x; "
-    body += f"\nshard sha256 identical across code and rounds: {'yes' if len(shas) == 1 else 'NO'} ({next(iter(shas))[:16]}...)\n"
+    body += (f"\nshard sha256 identical across code and rounds: {'yes' if len(shas) == 1 else 'NO'} "
+             f"({next(iter(shas))[:16]}...)\n")
     if len(shas) != 1:
         print("shards differ between code versions", file=sys.stderr)
     from archscale.train.engine import setup_distributed

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="run in this (new) folder and keep it")
     ap.add_argument("--quick", action="store_true", help="plan the smoke DAG only (snakemake -n)")
     ap.add_argument("--existing", type=Path, default=None,
-                    help="report a finished build in DIR (e.g. a fresh clone's `snakemake --cores all`) instead of running one")
+                    help="report a finished build in DIR (e.g. a fresh clone's `snakemake --cores all`) "
+                         "instead of running one")
     ap.add_argument("--wall", type=float, default=None, help="with --existing: its measured wall time in s")
     args = ap.parse_args(argv)
     if args.existing:
@@ -93,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 def write_report(args, wall: float, rows: list[list]) -> int:
     total_cpu = sum(r[3] for r in rows)
     target = " Target < 30 min on 2 idle cores." if args.preset == "default" else ""
-    body = (f"`snakemake --cores {args.cores}` on preset `{args.preset}` in a fresh {'clone' if args.existing else 'workspace'}: **{wall / 60:.1f} min** "
-            f"wall ({wall:.0f} s){' (plan only: --quick)' if args.quick and not args.existing else ''}.{target} Per rule from the jobs' "
+    body = (f"`snakemake --cores {args.cores}` on preset `{args.preset}` in a fresh "
+            f"{'clone' if args.existing else 'workspace'}: **{wall / 60:.1f} min** "
+            f"wall ({wall:.0f} s){' (plan only: --quick)' if args.quick and not args.existing else ''}.{target} "
+            "Per rule from the jobs' "
             f"benchmark .tsv files (wall and CPU summed over jobs; jobs overlap when cores allow):\n\n")
     body += md_table(["rule", "jobs", "wall s (sum)", "CPU s (sum)", "share of CPU"],
                      [r + [f"{r[3] / total_cpu:.0%}" if total_cpu else "-"] for r in rows])

@@ -21,7 +21,8 @@ last row's time with the same compile setting (else the last compile-off row's) 
 reads "skipped (budget)"; a side that raised reads "failed: ..." (a failed Trainer, e.g. without
 the `bench` extra's accelerate, leaves the other two sides measured). At the end the whole table
 prints again and replaces the gpu section of benchmarks/RESULTS.md (unless no row was measured); the
-exit status is 1 when no row was measured. Timing: per round one Trainer step (its own loop, timed from one on_step_end to the next
+exit status is 1 when no row was measured.
+Timing: per round one Trainer step (its own loop, timed from one on_step_end to the next
 with CUDA synchronised), then one archscale and one bare step (order rotating), after warm-up rounds
 that include the compilation.
 
@@ -43,7 +44,7 @@ from pathlib import Path
 
 START = time.monotonic()  # --budget-s counts from here (imports and setup included)
 
-import yaml
+import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, md_table, median, ratios, report  # noqa: E402

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     failed = []
     for name in args.only:
-        cmd = [sys.executable, str(HERE / BENCHMARKS[name][0]), *BENCHMARKS[name][1:]] + (["--quick"] if args.quick else [])
+        cmd = ([sys.executable, str(HERE / BENCHMARKS[name][0]), *BENCHMARKS[name][1:]]
+               + (["--quick"] if args.quick else []))
         t0 = time.monotonic()
         code = subprocess.run(cmd).returncode
         print(f"== {name}: exit {code} in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)

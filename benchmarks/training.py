@@ -8,7 +8,8 @@ Per (architecture, size) the three sides get identical models (same seed) and th
 (random tokens of the objective's shapes, vocabulary and train.* of the params file) and run in
 rounds: each Trainer step (its own loop, timed from one on_step_end to the next, so its data
 loading and bookkeeping count) is followed by one archscale step and one bare-loop step (their
-order rotating from round to round), after warm-up rounds. Reported: median tokens/s per side and the median of the per-round ratios.
+order rotating from round to round), after warm-up rounds.
+Reported: median tokens/s per side and the median of the per-round ratios.
 Targets: archscale >= 1.10x the Trainer (GPU and per-job overhead; compute-bound CPU: parity) and
 >= 0.95x the bare loop.
 """
@@ -170,7 +171,8 @@ def bench_one(params: dict, arch: str, size: str, warmup: int, steps: int, tmp: 
     # round r = Trainer step r, then archscale and bare step r; the first `warmup` rounds are dropped
     walls = {k: v[warmup:] for k, v in walls.items()}
     tokens = tr["batch_size"] * tr["seq_len"]
-    return {"arch": arch, "size": size, "tokens": tokens, **{f"{k}_tok_s": tokens / median(v) for k, v in walls.items()},
+    return {"arch": arch, "size": size, "tokens": tokens,
+            **{f"{k}_tok_s": tokens / median(v) for k, v in walls.items()},
             "vs_trainer": ratios(walls["trainer"], walls["archscale"]),
             "vs_bare": ratios(walls["bare"], walls["archscale"]), "rounds": len(walls["archscale"]),
             "vs_before": ratios(walls["before"], walls["archscale"]) if before else None}
@@ -207,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             for size in args.sizes:
                 r = bench_one(params, arch, size, args.warmup, args.steps, tmp, args.before)
                 print(f"{arch}-{size}: {r}", file=sys.stderr, flush=True)
-                rows.append([r["arch"], r["size"], r["tokens"], r["archscale_tok_s"], r["trainer_tok_s"], r["bare_tok_s"],
-                             r["vs_trainer"], r["vs_bare"], r["rounds"]] + ([r["vs_before"]] if args.before else []))
+                rows.append([r["arch"], r["size"], r["tokens"], r["archscale_tok_s"], r["trainer_tok_s"],
+                             r["bare_tok_s"], r["vs_trainer"], r["vs_bare"], r["rounds"]]
+                            + ([r["vs_before"]] if args.before else []))
     tr = params["train"]
     body = (f"Vocabulary {params['tokenizer']['vocab_size']}, batch {tr['batch_size']} x seq {tr['seq_len']} "
             f"(micro {tr['micro_batch_size']}), fp32 AdamW, torch threads {args.threads}, {args.warmup} warm-up + "

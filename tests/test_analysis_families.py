@@ -54,8 +54,8 @@ def two_families(root: Path) -> Path:
                 tokens = step * TOKENS_PER_STEP
                 c = 6.0 * n * tokens
                 val = loss_at(arch, c) if step % EVAL_EVERY == 0 else ""
-                curve.append({"step": step, "tokens": tokens, "flops": c, "train_loss": loss_at(arch, c), "val_loss": val,
-                              "lr": 1e-3, "wall_s": float(step)})
+                curve.append({"step": step, "tokens": tokens, "flops": c, "train_loss": loss_at(arch, c),
+                              "val_loss": val, "lr": 1e-3, "wall_s": float(step)})
             (root / "runs" / run).mkdir(parents=True)
             (root / "runs" / run / "curve.csv").write_text(to_csv(curve))
             (root / "runs" / run / "config.json").write_text(json.dumps({"train": {"warmup_frac": WARMUP_FRAC}}))
@@ -162,8 +162,10 @@ def test_figures_draw_each_family_with_its_own_reference(data, tmp_path, monkeyp
     fits = tmp_path / "fits"
     fits.mkdir()
     (fits / "slopes.json").write_text(json.dumps(fit_slopes(rows, n_boot=20)))
-    (fits / "lc_frontier.json").write_text(json.dumps(fit_lc_from_runs(rows, data / "runs", n_col="non_embedding_params", n_boot=0)))
-    finals = {a: sorted((float(r["train_flops"]), float(r["neg_log_ppl"])) for r in rows if r["arch"] == a) for a in OBJECTIVE}
+    (fits / "lc_frontier.json").write_text(
+        json.dumps(fit_lc_from_runs(rows, data / "runs", n_col="non_embedding_params", n_boot=0)))
+    finals = {a: sorted((float(r["train_flops"]), float(r["neg_log_ppl"])) for r in rows if r["arch"] == a)
+              for a in OBJECTIVE}
 
     fig = _drawn(monkeypatch, "scaling_per_arch", data, fits, tmp_path)
     panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}

@@ -139,7 +139,8 @@ def test_cli_writes_both_laws_and_both_compute_axes(tmp_path):
     assert tr["compute"] == "6nd" and tr["family"] == "clm"
     assert tr["alt_compute"]["compute"] == "flops" and tr["alt_compute"]["pure"]["alpha_C"]["value"] > 0
     assert data["compute"] == "auto" and data["options"]["law"] == "lc"
-    assert data["families"]["clm"] == {"groups": ["bert_mlm", "gpt2", "transformer"], "reference": "gpt2", "compute": "6nd"}
+    assert data["families"]["clm"] == {"groups": ["bert_mlm", "gpt2", "transformer"], "reference": "gpt2",
+                                       "compute": "6nd"}
 
 
 def _two_runs_with_a_warmup_dip(root: Path, warmup_frac: float | None = 0.25) -> Path:
@@ -186,7 +187,8 @@ def test_warmup_points_are_left_out_of_the_envelope(tmp_path):
     assert small and all(c / (6 * 1e6 * 1000.0) in {15.0, 20.0, 25.0, 30.0, 35.0, 40.0} for c in small), small
     # not vacuous: over all points the dip is on the envelope
     rows = read_csv(root / "summary.csv")
-    everything = lower_envelope(run_points(rows, root / "runs", n_col="non_embedding_params", axis="6nd", drop_warmup=False))
+    everything = lower_envelope(run_points(rows, root / "runs", n_col="non_embedding_params", axis="6nd",
+                                           drop_warmup=False))
     assert any(p["run"] == "gpt2-large" and p["loss"] == 2.0 for p in everything), "the dip would be on the envelope"
 
 

@@ -22,8 +22,8 @@ def noiseless(tmp_path_factory):
 
 def test_prediction_errors_of_a_law_that_holds(noiseless, tmp_path):
     out = tmp_path / "prediction.json"
-    assert fit_main(["--law", "prediction", "--csv", str(noiseless / "summary.csv"), "--runs-dir", str(noiseless / "runs"),
-                     "--out", str(out)]) == 0
+    assert fit_main(["--law", "prediction", "--csv", str(noiseless / "summary.csv"),
+                     "--runs-dir", str(noiseless / "runs"), "--out", str(out)]) == 0
     g = json.loads(out.read_text())["groups"]["transformer"]
     assert g["held_out"] == "transformer-xl" and g["n_train"] == 4
     laws = g["laws"]
@@ -39,8 +39,8 @@ def test_three_sizes_leave_approach3_unfittable_but_check_the_rest(tmp_path):
     rows, curves = make_runs(["gpt2"], ["tiny", "small", "base"], scans=False, steps=40)
     write_runs(tmp_path, rows, curves)
     out = tmp_path / "p.json"
-    assert fit_main(["--law", "prediction", "--csv", str(tmp_path / "summary.csv"), "--runs-dir", str(tmp_path / "runs"),
-                     "--out", str(out)]) == 0
+    assert fit_main(["--law", "prediction", "--csv", str(tmp_path / "summary.csv"),
+                     "--runs-dir", str(tmp_path / "runs"), "--out", str(out)]) == 0
     laws = json.loads(out.read_text())["groups"]["gpt2"]["laws"]
     assert laws["power_flops"]["status"] == "fitted"
     assert laws["approach3"]["status"] == "not_fittable"
@@ -48,8 +48,8 @@ def test_three_sizes_leave_approach3_unfittable_but_check_the_rest(tmp_path):
 
 def test_without_curves_only_the_table_law_is_checked(noiseless, tmp_path):
     out = tmp_path / "p.json"
-    assert fit_main(["--law", "prediction", "--csv", str(noiseless / "summary.csv"), "--runs-dir", str(tmp_path / "none"),
-                     "--out", str(out)]) == 0
+    assert fit_main(["--law", "prediction", "--csv", str(noiseless / "summary.csv"),
+                     "--runs-dir", str(tmp_path / "none"), "--out", str(out)]) == 0
     laws = json.loads(out.read_text())["groups"]["transformer"]["laws"]
     assert laws["power_flops"]["status"] == "fitted"
     assert laws["lc_pure"]["status"] == "not_available" and "curve.csv" in laws["lc_pure"]["reason"]

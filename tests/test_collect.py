@@ -28,7 +28,8 @@ def _results(root: Path) -> Path:
     for run, obj, bpb, scores in (("gpt2-nano", "clm", 1.25, {"CB": 60.0, "COPA": 55.0, "RTE": 50.0}),
                                   ("transformer-nano", "span", None, {"CB": 40.0, "RTE": 52.0})):
         arch, size = run.split("-")
-        _write(root / "runs" / run / "metrics.json", {"run": run, "arch": arch, "size": size, "objective": obj, "scan": ""})
+        _write(root / "runs" / run / "metrics.json",
+               {"run": run, "arch": arch, "size": size, "objective": obj, "scan": ""})
         up = {"val_loss": 3.0, "val_ppl": 20.1, "neg_log_ppl": -3.0, "loss_target": "next token"}
         _write(root / "upstream" / run / "upstream.json", {**up, **({"val_bpb": bpb} if bpb is not None else {})})
         for task, score in scores.items():

@@ -31,7 +31,7 @@ def test_prepare_splits_documents_and_normalises(tmp_path):
     assert m["train"]["documents"] + m["val"]["documents"] == 7
     text = (tmp_path / "out" / "train-00000.jsonl").read_text()
     assert "\\r" not in text and "START OF" not in text and "\\ufeff" not in text
-    again = prepare_corpus(d, tmp_path / "out2", val_fraction=0.3, seed=1)
+    prepare_corpus(d, tmp_path / "out2", val_fraction=0.3, seed=1)
     for name in ("train-00000.jsonl", "val-00000.jsonl", "manifest-00000.json", "manifest.json"):
         assert (tmp_path / "out2" / name).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
 
@@ -74,7 +74,8 @@ def test_gzipped_files_read_as_their_plain_text_and_a_corrupt_one_is_named(tmp_p
     plain, packed = tmp_path / "plain", tmp_path / "packed"
     plain.mkdir()
     packed.mkdir()
-    book = "*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nCall me Ishmael.\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\n"
+    book = ("*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nCall me Ishmael.\n"
+            "*** END OF THIS PROJECT GUTENBERG EBOOK X ***\n")
     lines = '{"text": "one"}\n{"text": "two"}\n'
     (plain / "a.txt").write_text(book)
     (plain / "b.jsonl").write_text(lines)

@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 import yaml
+from workspace import make_workspace
 
 from archscale import config as cfg
-from workspace import make_workspace
 
 PRESETS = ["presets/smoke.yaml", "params.yaml"]
 # A DVC stage that owns a data folder runs a scatter rule and its gather (dvc.yaml cannot count shards).
@@ -69,7 +69,8 @@ def test_snakemake_and_dvc_dags_agree(tmp_path, preset, shards):
         holders = [n for n, s in stages.items() if any(path == o or path.startswith(o + "/") for o in s["outs"])]
         assert len(holders) == 1, f"{path} (rule {rule}) is owned by {holders or 'no DVC stage'}"
         stage_rule = stages[holders[0]]["rule"]
-        assert rule in STAGE_RULES.get(stage_rule, {stage_rule}), f"{path}: Snakemake rule {rule}, DVC stage {holders[0]}"
+        assert rule in STAGE_RULES.get(stage_rule, {stage_rule}), (
+            f"{path}: Snakemake rule {rule}, DVC stage {holders[0]}")
         owned[holders[0]].append(path)
     assert not [n for n, paths in owned.items() if not paths], "DVC stages with no Snakemake job"
     if shards:

@@ -102,7 +102,8 @@ def test_byte_ranges_give_every_line_to_exactly_one_shard(tmp_path):
     records = [{"text": "x" * int(n)} for n in rng.integers(1, 300, 200)]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     for n in (1, 2, 3, 7, 50):
-        got = [doc for part in shard_ranges([path], n) for p, lo, hi in part for doc in iter_documents(p, "text", lo, hi)]
+        got = [doc for part in shard_ranges([path], n) for p, lo, hi in part
+               for doc in iter_documents(p, "text", lo, hi)]
         assert got == [r["text"] for r in records], n
 
 

@@ -1,7 +1,8 @@
 """DVC rebuilds exactly what Snakemake built, and the other way round (README "DVC").
 
 One smoke-preset build by plain `snakemake` in a DVC workspace (the `smoke_build` session fixture in
-conftest.py, built once and shared with test_pipeline_smoke.py); every test here works on a copy of it. Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
+conftest.py, built once and shared with test_pipeline_smoke.py); every test here works on a copy of it.
+Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
 (the Snakefile's onsuccess hook records dvc.lock); `dvc repro` leaves `snakemake -n` with nothing to
 do, and so does `dvc checkout` / `dvc pull` followed by `snakemake --touch` (restored files get fresh
 dates in no order, and Snakemake 9 always compares dates); metrics and learning curves show through
@@ -21,8 +22,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from workspace import REPO, WORKFLOW_FILES, sh
+
 
 # what people read: the files the two-clone comparison and the pull test check byte for byte
 def report_files(ws: Path) -> dict[str, str]:

@@ -121,7 +121,8 @@ def test_sigterm_checkpoints_exits_143_and_rerun_matches(data, baseline):
 @pytest.mark.slow
 @pytest.mark.parametrize("n_corrupt", [1, 2])
 def test_corrupt_newest_checkpoint_falls_back(data, baseline, n_corrupt):
-    """The baseline keeps its last two checkpoints (steps 280, 260); truncate a file of the newest (or of both) and rerun:
+    """The baseline keeps its last two checkpoints (steps 280, 260);
+    truncate a file of the newest (or of both) and rerun:
     it must reject them, resume from the previous good one (or start over) and still end identical."""
     root, params = data
     base_out, base_val, base_curve = baseline
@@ -151,7 +152,8 @@ def test_corrupt_newest_checkpoint_falls_back(data, baseline, n_corrupt):
 def test_two_processes_match_one_process(data, baseline):
     """Same global batch of 8: 2 ranks x micro 4 (gloo, CPU) vs 1 rank x micro 8. Gradients are
     averaged by an all-reduce instead of one mean over 8 rows, so sums are ordered differently:
-    equal up to float32 rounding, amplified over 300 AdamW steps -> rel 1e-5 (measured: <= 2e-7 relative on every curve point)."""
+    equal up to float32 rounding, amplified over 300 AdamW steps -> rel 1e-5
+    (measured: <= 2e-7 relative on every curve point)."""
     root, params = data
     _, base_val, base_curve = baseline
     params = json.loads(json.dumps(params))

@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archscale.eval import formats, superglue as sg  # noqa: E402
+from archscale.eval import formats  # noqa: E402
+from archscale.eval import superglue as sg  # noqa: E402
 from archscale.eval.finetune import batch_indices, finetune_task  # noqa: E402
 from archscale.eval.heads import Encoder, _truncate  # noqa: E402
 
@@ -127,7 +128,8 @@ def test_smoke_real_cb_copa_rte_with_diagnostics(runs, sample_data, tmp_path, ar
         assert [h["step"] for h in rec["selection"]["history"]] == [2, 4]
     for diag in ("AX-b", "AX-g"):
         rec = json.loads((out / f"{arch}-t" / "RTE" / diag / "metrics.json").read_text())
-        assert rec["status"] == "ok" and rec["n_eval"] == len(labels(diag, diag)) and rec["scored_with"]["task"] == "RTE"
+        assert (rec["status"] == "ok" and rec["n_eval"] == len(labels(diag, diag))
+                and rec["scored_with"]["task"] == "RTE")
         assert set(rec["metrics"]) == set(sg.spec(diag).metrics)
 
 

@@ -256,7 +256,6 @@ def test_bert_nano_trains_through_pretrain_and_its_export_scores_and_fine_tunes(
     import subprocess
 
     from conftest import run_root
-
     from transformers import PreTrainedTokenizerFast
 
     from archscale.data.tokenizer import special_ids

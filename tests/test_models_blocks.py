@@ -84,12 +84,14 @@ def test_switch_routes_every_token_to_exactly_one_expert():
         h.remove()
     for layer, (x, y) in inputs.items():
         flat, expert = x.reshape(-1, x.shape[-1]), layer.last_expert
-        assert expert.shape == (flat.shape[0],) and int(torch.bincount(expert, minlength=layer.n_experts).sum()) == flat.shape[0]
+        assert (expert.shape == (flat.shape[0],)
+                and int(torch.bincount(expert, minlength=layer.n_experts).sum()) == flat.shape[0])
         probs = torch.softmax(layer.router(flat), dim=-1)
         for i in range(flat.shape[0]):  # each token: its top expert's output, scaled by its probability
             e = int(probs[i].argmax())
             assert e == int(expert[i])
-            assert torch.allclose(y.reshape(-1, y.shape[-1])[i], probs[i, e] * layer.experts[e](flat[i:i + 1])[0], atol=1e-6)
+            assert torch.allclose(y.reshape(-1, y.shape[-1])[i], probs[i, e] * layer.experts[e](flat[i:i + 1])[0],
+                                  atol=1e-6)
     # the load-balancing loss (Fedus et al. Eq. 4) is reported and included in the loss
     assert out.aux_loss is not None and out.aux_loss > 0
     ce = F.cross_entropy(out.logits.reshape(-1, VOCAB), batch["labels"].reshape(-1))
@@ -118,7 +120,8 @@ def test_rel_shift_aligns_distances():
             assert shifted[i, j] == 100 * i + (i + m_len - j)
 
 
-@pytest.mark.parametrize("n_layers,blocks,starts", [(1, 3, []), (2, 3, [1]), (4, 3, [2, 3]), (12, 3, [4, 8]), (6, 2, [3])])
+@pytest.mark.parametrize("n_layers,blocks,starts",
+                         [(1, 3, []), (2, 3, [1]), (4, 3, [2, 3]), (12, 3, [4, 8]), (6, 2, [3])])
 def test_funnel_block_starts(n_layers, blocks, starts):
     assert block_starts(n_layers, blocks) == starts
 
@@ -141,7 +144,8 @@ def test_native_module_must_exist():
         build_model(rc_for("x", spec=spec), VOCAB, SPECIAL)
 
 
-@pytest.mark.parametrize("n,expected", [(6, (3, 4)), (12, (6, 8)), (24, (12, 16)), (4, (2, 3)), (2, (1, 1)), (1, (1, 1))])
+@pytest.mark.parametrize("n,expected",
+                         [(6, (3, 4)), (12, (6, 8)), (24, (12, 16)), (4, (2, 3)), (2, (1, 1)), (1, (1, 1))])
 def test_evolved_cell_counts_follow_tensor2tensor(n, expected):
     """tensor2tensor turns the 6-layer base into 3 encoder + 4 decoder evolved cells; the model
     built for a size has those many layers, and `same` keeps the vanilla depth."""

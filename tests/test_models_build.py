@@ -6,8 +6,21 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_models_common import (ARCHS, BATCH, SEQ, SMOKE_SIZES, SPECIAL, TEST_SHAPE, TGT, VOCAB, build, kind_of,
-                                logits, make_batch, rc_for)
+from test_models_common import (
+    ARCHS,
+    BATCH,
+    SEQ,
+    SMOKE_SIZES,
+    SPECIAL,
+    TEST_SHAPE,
+    TGT,
+    VOCAB,
+    build,
+    kind_of,
+    logits,
+    make_batch,
+    rc_for,
+)
 
 from archscale.models.flops import analytic_flops_per_token, measured_flops
 from archscale.models.registry import build_model, count_params, load_pretrained
@@ -132,4 +145,5 @@ def test_generate_and_padding_mask(arch):
     with torch.no_grad():
         plain = model(input_ids=ids, labels=batch["labels"]).logits
         padded = model(input_ids=pad, attention_mask=mask, labels=batch["labels"]).logits
-    assert torch.allclose(plain, padded, atol=1e-5), f"{arch}: padding changed the scores by {(plain - padded).abs().max()}"
+    assert torch.allclose(plain, padded, atol=1e-5), (
+        f"{arch}: padding changed the scores by {(plain - padded).abs().max()}")

@@ -39,8 +39,10 @@ RENAME = [
     (r"^decoder\.block\.(\d+)\.layer\.1\.layer_norm\.", r"decoder.layers.\1.cross_norm."),
     (r"^(encoder\.block\.\d+\.layer\.1|decoder\.block\.\d+\.layer\.2)\.", r"\1.FF."),
     (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.layer_norm\.", r"\1.layers.\2.ffn_norm."),
-    (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.(?:DenseReluDense|mlp)\.router\.classifier\.", r"\1.layers.\2.ffn.router."),
-    (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.(?:DenseReluDense|mlp)\.experts\.expert_(\d+)\.", r"\1.layers.\2.ffn.experts.\3."),
+    (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.(?:DenseReluDense|mlp)\.router\.classifier\.",
+     r"\1.layers.\2.ffn.router."),
+    (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.(?:DenseReluDense|mlp)\.experts\.expert_(\d+)\.",
+     r"\1.layers.\2.ffn.experts.\3."),
     (r"^(\w+)\.block\.(\d+)\.layer\.\d+\.FF\.(?:DenseReluDense|mlp)\.", r"\1.layers.\2.ffn."),
     (r"^(\w+)\.final_layer_norm\.", r"\1.final_norm."),
 ]
@@ -202,7 +204,8 @@ def test_native_models_load_through_auto_classes(tmp_path):
 def test_roberta_non_embedding_equals_bert():
     """Same encoder and MLM head; they differ only in embeddings (RoBERTa: one token type, offset
     positions), which the non-embedding count leaves out."""
-    assert count_params(build("roberta"))["non_embedding_params"] == count_params(build("bert_mlm"))["non_embedding_params"]
+    assert (count_params(build("roberta"))["non_embedding_params"]
+            == count_params(build("bert_mlm"))["non_embedding_params"])
 
 
 @needs("gpt2")

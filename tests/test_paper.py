@@ -109,7 +109,8 @@ def test_dag_preflight_names_the_engine_or_stops_before_any_job(tmp_path, sample
     ws = make_workspace(tmp_path / "ws", preset="presets/smoke.yaml", corpus=sample_data / "corpus",
                         superglue=sample_data / "superglue")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    ok = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=ws, env=env, capture_output=True, text=True,
+                        timeout=300)
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "archscale: the paper will be built with " in ok.stderr
     no_tex = {**env, "ARCHSCALE_TEX": "latexmk", "PATH": str(_path_without(tmp_path / "bin", {"latexmk", "pdflatex"}))}

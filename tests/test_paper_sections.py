@@ -116,7 +116,8 @@ def test_paper_without_scans_has_no_scan_figures(tmp_path, monkeypatch):
     subprocess.run([sys.executable, "-m", "archscale.cli", "tables", "--summary", str(summary), "--fits-dir",
                     str(tmp_path / "fits"), "--templates", str(tmp_path / "paper" / "templates"),
                     "--out-dir", str(tmp_path / "paper" / "generated")], check=True, cwd=REPO, env=env)
-    code = "import sys; from archscale.figures.cli import main, FIGURES\nfor n in FIGURES: assert main([n, *sys.argv[1:]]) == 0"
+    code = ("import sys; from archscale.figures.cli import main, FIGURES\n"
+            "for n in FIGURES: assert main([n, *sys.argv[1:]]) == 0")
     subprocess.run([sys.executable, "-c", code, "--summary", str(summary), "--runs-dir", str(FIXTURE / "runs"),
                     "--fits-dir", str(tmp_path / "fits"), "--out-dir", str(tmp_path / "figures")],
                    check=True, cwd=REPO, env=env)

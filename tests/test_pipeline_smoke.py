@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from workspace import sh
 
 

@@ -57,7 +57,6 @@ def input_blind_bar(shards: Path, params: dict, objective: str) -> float:
     (T5): a target is <s_0> span_0 <s_1> span_1 ... </s>, each sentinel once: the unigram entropy of
     that stream, num_noise corpus tokens beside num_spans + 1 ids seen once per target. The raw window
     is the longest whose input (kept tokens, a sentinel per span, </s>) fits seq_len."""
-    meta = json.loads((shards / "meta.json").read_text())
     from archscale.data.shards import TokenShard
 
     train = TokenShard(shards, "train")

@@ -22,7 +22,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from workspace import sh
 
 REPO = Path(__file__).resolve().parents[1]

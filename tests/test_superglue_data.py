@@ -103,8 +103,8 @@ def test_ensure_task_writes_official_layout_from_hub_rows(tmp_path):
 def test_hub_multirc_rows_regroup_into_passages():
     rows = [{"paragraph": "P0", "question": "Q0", "answer": a, "idx": {"paragraph": 0, "question": 0, "answer": i},
              "label": lab} for i, (a, lab) in enumerate([("yes", 1), ("no", 0)])]
-    rows.append({"paragraph": "P0", "question": "Q1", "answer": "x", "idx": {"paragraph": 0, "question": 1, "answer": 2},
-                 "label": 0})
+    rows.append({"paragraph": "P0", "question": "Q1", "answer": "x",
+                 "idx": {"paragraph": 0, "question": 1, "answer": 2}, "label": 0})
     recs = official_records("MultiRC", rows, labelled=True)
     assert len(recs) == 1
     qs = recs[0]["passage"]["questions"]
@@ -132,7 +132,8 @@ def test_record_fixture_formats():
     assert [choice.texts[i] for i in choice.gold] == ["Pierre Curie", "Henri Becquerel"]
     assert choice.options[choice.gold[0]][0].startswith("Pierre Curie shared the 1903 prize")
     t2t = formats.text_to_text("ReCoRD", recs[1])[1]
-    assert t2t.source.startswith("record query: @placeholder shared") and t2t.targets == ("Pierre Curie", "Henri Becquerel")
+    assert (t2t.source.startswith("record query: @placeholder shared")
+            and t2t.targets == ("Pierre Curie", "Henri Becquerel"))
     test = sg.read_split(GOOD, "ReCoRD", "test")
     assert formats.classification("ReCoRD", test[0])[0].gold == ()
 
@@ -180,7 +181,8 @@ def test_every_kind_formats_shared_records(sgroot, task):
     if task in sg.DIAGNOSTICS:
         assert all(u.source.startswith("rte sentence1: ") for u in t2t)  # scored by the RTE model
     if task == "COPA":
-        assert all(isinstance(u, formats.Choices) and len(u.options) == 2 for u in formats.examples(task, recs, "decoder"))
+        assert all(isinstance(u, formats.Choices) and len(u.options) == 2
+                   for u in formats.examples(task, recs, "decoder"))
 
 
 def test_label_index_is_type_strict():

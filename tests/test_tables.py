@@ -21,9 +21,11 @@ TEMPLATES = REPO / "paper" / "templates"
 def _render(tmp_path: Path, summary: Path, *, fit: bool = True) -> Path:
     fits = tmp_path / "fits"
     if fit:
-        assert fit_main(["--law", "slopes", "--csv", str(summary), "--out", str(fits / "slopes.json"), "--n-boot", "200"]) == 0
+        assert fit_main(["--law", "slopes", "--csv", str(summary), "--out", str(fits / "slopes.json"),
+                         "--n-boot", "200"]) == 0
     out = tmp_path / "generated"
-    assert tables_main(["--summary", str(summary), "--fits-dir", str(fits), "--templates", str(TEMPLATES), "--out-dir", str(out)]) == 0
+    assert tables_main(["--summary", str(summary), "--fits-dir", str(fits), "--templates", str(TEMPLATES),
+                        "--out-dir", str(out)]) == 0
     return out
 
 
@@ -54,10 +56,11 @@ def test_macro_names_are_letters_only_and_collisions_fail():
 def test_tables_from_the_fixture(tmp_path):
     out = _render(tmp_path, FIXTURE)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex", "table2_slopes.tex",
-                     "table3_transfer.tex"]
+    assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex",
+                     "table2_slopes.tex", "table3_transfer.tex"]
     t1 = (out / "table1_runs.tex").read_text()
-    rows = [line for line in t1.splitlines() if line.endswith(r"\\") and line.split(" & ")[0] in {"bert\\_mlm", "gpt2", "transformer"}]
+    rows = [line for line in t1.splitlines()
+            if line.endswith(r"\\") and line.split(" & ")[0] in {"bert\\_mlm", "gpt2", "transformer"}]
     assert len(rows) == 15, "one row per run, scans included"
     assert "bert_mlm" not in t1, "names must be escaped"
     assert "ReCoRD" in t1 and " & -- & " in t1, "an empty score shows as a dash"
@@ -65,7 +68,8 @@ def test_tables_from_the_fixture(tmp_path):
     assert re.search(r"^transformer & \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", t2, re.M)
     macros = (out / "macros.tex").read_text()
     assert r"\newcommand{\NumRuns}{15}" in macros and r"\newcommand{\NumArchs}{3}" in macros
-    assert all(re.fullmatch(r"\\newcommand\{\\[A-Za-z]+\}\{.*\}", line) for line in macros.splitlines() if line.startswith("\\"))
+    assert all(re.fullmatch(r"\\newcommand\{\\[A-Za-z]+\}\{.*\}", line)
+               for line in macros.splitlines() if line.startswith("\\"))
 
 
 def test_tables_without_downstream_or_fits(tmp_path):
@@ -79,7 +83,8 @@ def test_tables_without_downstream_or_fits(tmp_path):
     assert "not fitted" in (out / "lc_fits.tex").read_text()
     macros = (out / "macros.tex").read_text()
     for fam in ("Span", "Clm", "Mlm"):  # every known family's macros exist, n/a when not fitted
-        assert f"\\newcommand{{\\BestFUArch{fam}}}{{n/a}}" in macros and f"\\newcommand{{\\RankedFU{fam}}}{{no}}" in macros
+        assert (f"\\newcommand{{\\BestFUArch{fam}}}{{n/a}}" in macros
+                and f"\\newcommand{{\\RankedFU{fam}}}{{no}}" in macros)
 
 
 def test_rendering_twice_gives_the_same_bytes(tmp_path):
@@ -125,4 +130,5 @@ def test_transfer_table_pairs_pretrained_with_random_init(tmp_path):
         for k in ("scratch_CB", "scratch_RTE"):
             del r[k]
     (no_scratch / "summary.csv").write_text(to_csv(rows))
-    assert "Not measured" in (_render(no_scratch, no_scratch / "summary.csv", fit=False) / "table3_transfer.tex").read_text()
+    assert "Not measured" in (_render(no_scratch, no_scratch / "summary.csv", fit=False)
+                              / "table3_transfer.tex").read_text()

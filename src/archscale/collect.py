@@ -21,8 +21,8 @@ from archscale.io import atomic_path, get_logger, read_json
 
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
-                  "val_loss", "val_ppl", "neg_log_ppl", "val_bpb", "upstream_target", "device", "precision", "world_size", "seed",
-                  "code_version"]
+                  "val_loss", "val_ppl", "neg_log_ppl", "val_bpb", "upstream_target", "device", "precision",
+                  "world_size", "seed", "code_version"]
 THROUGHPUT_FIELDS = ["run", "device", "precision", "world_size", "steps_per_s", "tokens_per_s", "mfu", "wall_s",
                      "export_s"]
 SUPERGLUE_TASKS = ["BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC"]
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-dir", default="results/runs")
     ap.add_argument("--upstream-dir", default="results/upstream")
     ap.add_argument("--finetune-dir", default="results/finetune")
-    ap.add_argument("--tasks", nargs="*", default=None, help="SuperGLUE tasks to collect (default: params finetune.tasks)")
+    ap.add_argument("--tasks", nargs="*", default=None,
+                    help="SuperGLUE tasks to collect (default: params finetune.tasks)")
     ap.add_argument("--finetune-scratch-dir", default="results/finetune_scratch")
     ap.add_argument("--scratch-tasks", nargs="*", default=None,
                     help="tasks also fine-tuned from a random init (default: params finetune.scratch_tasks)")

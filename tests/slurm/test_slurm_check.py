@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from check_slurm_jobs import check, main, parse_main_log
 
 REPO = Path(__file__).resolve().parents[2]

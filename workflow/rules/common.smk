@@ -2,7 +2,6 @@
 
 import json
 
-
 SHARDS = [f"{k:05d}" for k in range(PARAMS["data"]["shards"])]
 
 

@@ -9,12 +9,12 @@ rule prepare_corpus:
         train="data/prepared/train-{shard}.jsonl",
         val="data/prepared/val-{shard}.jsonl",
         manifest="data/prepared/manifest-{shard}.json",
-    params:
-        params_slice=get_params_slice("prepare_corpus"),
     log:
         "data/prepared/prepare_corpus-{shard}.log",
     benchmark:
         "data/prepared/prepare_corpus-{shard}.benchmark.tsv"
+    params:
+        params_slice=get_params_slice("prepare_corpus"),
     shell:
         "archscale prepare_corpus --params {PARAMS_FILE} --shard {wildcards.shard} --out data/prepared --log {log}"
 
@@ -38,12 +38,12 @@ rule train_tokenizer:
         train=expand("data/prepared/train-{shard}.jsonl", shard=SHARDS),
     output:
         directory("data/tokenizer/hf"),
-    params:
-        params_slice=get_params_slice("train_tokenizer"),
     log:
         "data/tokenizer/train_tokenizer.log",
     benchmark:
         "data/tokenizer/train_tokenizer.benchmark.tsv"
+    params:
+        params_slice=get_params_slice("train_tokenizer"),
     shell:
         "archscale train_tokenizer --params {PARAMS_FILE} --prepared data/prepared --out {output} --log {log}"
 

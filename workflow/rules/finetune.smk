@@ -13,16 +13,16 @@ rule finetune:
         model="results/runs/{run}/model",
     output:
         "results/finetune/{run}/{task}/metrics.json",
-    params:
-        params_slice=get_params_slice("finetune"),
-        run_config=get_run_config,
-    wildcard_constraints:
-        task="|".join(FT_TASKS) or "none",
     log:
         "results/finetune/{run}/{task}/finetune.log",
     benchmark:
         "results/finetune/{run}/{task}/benchmark.tsv"
+    wildcard_constraints:
+        task="|".join(FT_TASKS) or "none",
     threads: get_threads
+    params:
+        params_slice=get_params_slice("finetune"),
+        run_config=get_run_config,
     shell:
         "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task}"
         " --runs-dir results/runs --out-root results/finetune --threads {threads} --log {log}"
@@ -36,16 +36,16 @@ rule finetune_from_scratch:
         model="results/runs/{run}/model",
     output:
         "results/finetune_scratch/{run}/{task}/metrics.json",
-    params:
-        params_slice=get_params_slice("finetune_from_scratch"),
-        run_config=get_run_config,
-    wildcard_constraints:
-        task="|".join(SCRATCH_TASKS) or "none",
     log:
         "results/finetune_scratch/{run}/{task}/finetune.log",
     benchmark:
         "results/finetune_scratch/{run}/{task}/benchmark.tsv"
+    wildcard_constraints:
+        task="|".join(SCRATCH_TASKS) or "none",
     threads: get_threads
+    params:
+        params_slice=get_params_slice("finetune_from_scratch"),
+        run_config=get_run_config,
     shell:
         "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task} --from-scratch"
         " --runs-dir results/runs --out-root results/finetune_scratch --threads {threads} --log {log}"

@@ -10,12 +10,14 @@ rule pretrain:
         metrics="results/runs/{run}/metrics.json",
         curve="results/runs/{run}/curve.csv",
         # in the HTML report (`snakemake --report`), one subcategory per architecture
-        config=report("results/runs/{run}/config.json", caption="../report/run_config.rst", category="Runs",
-                      subcategory=lambda wc: cfg.split_run(wc.run)[0], labels={"run": "{run}"}),
+        config=report(
+            "results/runs/{run}/config.json",
+            caption="../report/run_config.rst",
+            category="Runs",
+            subcategory=lambda wc: cfg.split_run(wc.run)[0],
+            labels={"run": "{run}"},
+        ),
         model=directory("results/runs/{run}/model"),
-    params:
-        params_slice=get_params_slice("pretrain"),
-        run_config=get_run_config,
     log:
         "results/runs/{run}/train.log",
     benchmark:
@@ -28,6 +30,9 @@ rule pretrain:
         nproc_per_node=1,
         tasks=1,
         runtime=get_pretrain_runtime,
+    params:
+        params_slice=get_params_slice("pretrain"),
+        run_config=get_run_config,
     shell:
         "archscale pretrain --params {PARAMS_FILE} --run {wildcards.run} --shards data/shards"
         " --tokenizer {input.tokenizer} --out results/runs/{wildcards.run} --threads {threads} --log {log}"
@@ -41,13 +46,13 @@ rule evaluate_upstream:
         val=get_split_shards("val"),
     output:
         "results/upstream/{run}/upstream.json",
-    params:
-        params_slice=get_params_slice("evaluate_upstream"),
     log:
         "results/upstream/{run}/evaluate_upstream.log",
     benchmark:
         "results/upstream/{run}/benchmark.tsv"
     threads: get_threads
+    params:
+        params_slice=get_params_slice("evaluate_upstream"),
     shell:
         "archscale evaluate_upstream --run-dir results/runs/{wildcards.run} --shards data/shards --out {output}"
         " --threads {threads} --log {log}"

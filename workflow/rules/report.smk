@@ -9,8 +9,18 @@ FIT_LAWS = {
     "prediction": "--law prediction",
 }
 # figures (figures/<name>.pdf/.png), one rule and one script (archscale.figures.<name>) each
-FIGURES = ["upstream_vs_flops", "pareto", "scaling_per_arch", "downstream_scaling", "depth_scan", "width_scan",
-           "lc_frontier", "learning_curves", "fit_residuals", "prediction_check"]
+FIGURES = [
+    "upstream_vs_flops",
+    "pareto",
+    "scaling_per_arch",
+    "downstream_scaling",
+    "depth_scan",
+    "width_scan",
+    "lc_frontier",
+    "learning_curves",
+    "fit_residuals",
+    "prediction_check",
+]
 TABLES = list(TABLE_OUTPUTS)  # every file `archscale tables` writes
 
 # `snakemake --report report.html` (Snakemake's HTML report, described by workflow/report/workflow.rst):
@@ -33,8 +43,7 @@ def reported(path, caption, category, subcategory=None, labels=None, item=None):
     """`path` marked for the HTML report, unless `item` is one this preset has no runs for."""
     if not IN_REPORT.get(item, True):
         return path
-    return report(path, caption=f"{REPORT_DIR}/{caption}", category=category, subcategory=subcategory,
-                  labels=labels)
+    return report(path, caption=f"{REPORT_DIR}/{caption}", category=category, subcategory=subcategory, labels=labels)
 
 
 def get_fit_files(wildcards=None):
@@ -60,12 +69,12 @@ rule collect:
     output:
         summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),
         throughput=reported("results/throughput.csv", "throughput.rst", "Tables", "Runs and timings"),
-    params:
-        params_slice=get_params_slice("collect"),
     log:
         "results/logs/collect.log",
     benchmark:
         "results/logs/collect.benchmark.tsv"
+    params:
+        params_slice=get_params_slice("collect"),
     shell:
         "archscale collect --params {PARAMS_FILE} --out {output.summary} --throughput {output.throughput} --log {log}"
 
@@ -77,14 +86,14 @@ rule fit_law:
         configs=get_run_configs,
     output:
         reported("results/fits/{fit}.json", "fit.rst", "Fits"),
-    params:
-        law=lambda wc: FIT_LAWS[wc.fit],
-    wildcard_constraints:
-        fit="|".join(FIT_LAWS),
     log:
         "results/logs/fit_{fit}.log",
     benchmark:
         "results/logs/fit_{fit}.benchmark.tsv"
+    wildcard_constraints:
+        fit="|".join(FIT_LAWS),
+    params:
+        law=lambda wc: FIT_LAWS[wc.fit],
     shell:
         "archscale fit {params.law} --csv {input.summary} --runs-dir results/runs --out {output} 2> {log}"
 
@@ -101,12 +110,12 @@ for _figure in FIGURES:
         output:
             pdf=f"figures/{_figure}.pdf",
             png=reported(f"figures/{_figure}.png", f"figures/{_figure}.rst", "Figures", item=_figure),
-        params:
-            figure=_figure,
         log:
             f"results/logs/draw_{_figure}.log",
         benchmark:
             f"results/logs/draw_{_figure}.benchmark.tsv"
+        params:
+            figure=_figure,
         shell:
             "archscale figure {params.figure} --summary {input.summary} --fits-dir results/fits"
             " --runs-dir results/runs --out-dir figures 2> {log}"
@@ -119,8 +128,10 @@ rule render_tables:
         fits=get_fit_files(),
         templates=expand("paper/templates/{table}.tex.j2", table=TABLES),
     output:
-        [reported(f"paper/generated/{table}.tex", f"tables/{table}.rst", "Tables", "LaTeX (paper)", item=table)
-         for table in TABLES],
+        [
+            reported(f"paper/generated/{table}.tex", f"tables/{table}.rst", "Tables", "LaTeX (paper)", item=table)
+            for table in TABLES
+        ],
     log:
         "results/logs/render_tables.log",
     benchmark:

@@ -117,7 +117,8 @@ def compute_optimal(p: dict[str, float]) -> dict[str, Any]:
     if not (alpha >= MIN_EXPONENT and beta >= MIN_EXPONENT):
         zero = "beta" if beta < MIN_EXPONENT else "alpha"
         return {"status": "not_identified", **nan,
-                "reason": f"{zero} = {p[zero]:.3g}: the fitted loss does not fall with {'D' if zero == 'beta' else 'N'}, "
+                "reason": f"{zero} = {p[zero]:.3g}: the fitted loss does not fall with "
+                          f"{'D' if zero == 'beta' else 'N'}, "
                           "so no compute-optimal split exists"}
     s = alpha + beta
     log_g = (math.log(alpha) + math.log(p["A"]) - math.log(beta) - math.log(p["B"])) / s
@@ -191,7 +192,8 @@ def fit_approach3(
             "huber_loss": fun, "rmse_log": float(np.sqrt(np.mean(resid**2))), "residuals_log": resid.tolist()}
 
 
-def table_points(rows: list[Row], n_col: str, d_col: str, c_col: str, loss_col: str) -> list[tuple[float, float, float, Row]]:
+def table_points(rows: list[Row], n_col: str, d_col: str, c_col: str,
+                 loss_col: str) -> list[tuple[float, float, float, Row]]:
     """(N, D, loss, row) from a table; D = C / (6 N) when a compute column is given."""
     out = []
     for r in rows:
@@ -213,8 +215,8 @@ def fit_approach3_table(rows: list[Row], args: Any, *, source: str, group: str |
     for name, members in groups(rows, group).items():
         fams = sorted({family_of(r) for r in members})
         if len(fams) > 1:
-            raise ValueError(f"approach-3 group {name!r} has runs of {len(fams)} objective families {fams}: their losses "
-                             "are losses of different tasks; group by architecture (--group arch)")
+            raise ValueError(f"approach-3 group {name!r} has runs of {len(fams)} objective families {fams}: "
+                             "their losses are losses of different tasks; group by architecture (--group arch)")
         if args.points == "curves":
             pts = curve_points(members, args.runs_dir, n_col=args.n, warmup_frac=getattr(args, "warmup_frac", None))
         else:

@@ -30,7 +30,8 @@ from archscale.analysis.table import Row, groups, public
 MIN_FRONTIER = 5
 METHOD = ("frontier = running minimum by compute of all eval points past each run's lr warm-up; least squares on "
           "log loss; CI: residual bootstrap (percentile)")
-WARMUP = "eval points at or before the end of each run's lr warm-up (step <= max(int(steps * train.warmup_frac), 1)) are left out"
+WARMUP = ("eval points at or before the end of each run's lr warm-up (step <= max(int(steps * train.warmup_frac), 1)) "
+          "are left out")
 
 
 def fit_pure(c: np.ndarray, loss: np.ndarray) -> dict[str, float]:
@@ -115,7 +116,8 @@ def fit_law(kind: str, c: np.ndarray, loss: np.ndarray, *, n_boot: int, level: f
     return out
 
 
-def fit_frontier(points: list[dict[str, Any]], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def fit_frontier(points: list[dict[str, Any]], *, n_boot: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> dict[str, Any]:
     """Frontier of the given eval points and both laws fitted to it."""
     frontier = lower_envelope(points)
     runs = sorted({p["run"] for p in frontier})
@@ -126,7 +128,8 @@ def fit_frontier(points: list[dict[str, Any]], *, n_boot: int = 2000, level: flo
     c = np.array([p["C"] for p in frontier])
     loss = np.array([p["loss"] for p in frontier])
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
-    return {**base, "status": "fitted", "pure": fit_law("pure", c, loss, **boot), "offset": fit_law("offset", c, loss, **boot)}
+    return {**base, "status": "fitted", "pure": fit_law("pure", c, loss, **boot),
+            "offset": fit_law("offset", c, loss, **boot)}
 
 
 def fit_lc_from_runs(
@@ -153,7 +156,8 @@ def fit_lc_from_runs(
         alt = fit_frontier(run_points(members, runs_dir, n_col=n_col, axis=other, warmup_frac=warmup_frac), n_boot=0)
         fit.update(n_runs=len(members), family=fams[0], compute=axis)
         fit["alt_compute"] = {"compute": other, "status": alt["status"], "frontier": alt["frontier"],
-                              **({"pure": alt["pure"]["params"], "offset": alt["offset"]["params"]} if alt["status"] == "fitted" else {})}
+                              **({"pure": alt["pure"]["params"], "offset": alt["offset"]["params"]}
+                                 if alt["status"] == "fitted" else {})}
         out[name] = fit
     families: dict[str, Any] = {}
     for fam in order(g["family"] for g in out.values()):
@@ -162,4 +166,5 @@ def fit_lc_from_runs(
                          "compute": compute_axis(fam) if compute == "auto" else compute}
     return {"law": "lc", "method": METHOD, "warmup": WARMUP,
             "models": {"pure": "L = (C_c/C)^alpha_C", "offset": "L = E + (C_c/C)^alpha_C"},
-            "compute": compute, "ci_level": level, "groups": out, "families": families, "rows": [public(r) for r in rows]}
+            "compute": compute, "ci_level": level, "groups": out, "families": families,
+            "rows": [public(r) for r in rows]}

@@ -50,12 +50,14 @@ def _points(rows: list[Row], cost: str, quality: str) -> list[tuple[float, float
     return pts
 
 
-def _fronts(rows: list[Row], present: set[str], arch_of: dict[str, str], keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def _fronts(rows: list[Row], present: set[str], arch_of: dict[str, str],
+            keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
     out = {}
     for key, (ccol, qcol) in keys.items():
         pts = _points(rows, ccol, qcol) if {qcol, ccol} <= present else []
         out[key] = {"cost": ccol, "quality": qcol, "n": len(pts),
-                    "frontier": [{"run": n, "arch": arch_of.get(n, ""), "cost": c, "quality": q} for c, q, n in frontier(pts)]}
+                    "frontier": [{"run": n, "arch": arch_of.get(n, ""), "cost": c, "quality": q}
+                                 for c, q, n in frontier(pts)]}
     return out
 
 

@@ -102,5 +102,6 @@ def fit_prediction(
     out = {name: check_group(members, runs_dir, n_col=n_col, flops=flops, upstream=upstream, tokens=tokens,
                              warmup_frac=warmup_frac)
            for name, members in groups(rows, group).items()}
-    return {"law": "prediction", "method": "fit on all but the largest size of each group; relative error of the predicted final loss",
+    return {"law": "prediction",
+            "method": "fit on all but the largest size of each group; relative error of the predicted final loss",
             "laws": list(LAWS), "groups": out, "rows": [public(r) for r in rows]}

@@ -117,7 +117,8 @@ def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None], fam_of: dict[str,
         front = pareto.get("frontiers", {}).get(fam, {}).get("upstream_vs_flops", {}).get("frontier", [])
         owners = sorted({f["arch"] for f in front})
         m.add(f"FrontierArchs{suffix(fam)}", ", ".join(tex(a) for a in owners) if owners else "n/a")
-    down = sorted({f["arch"] for f in pareto.get("cross_family", {}).get("downstream_vs_flops", {}).get("frontier", [])})
+    down = sorted({f["arch"]
+                   for f in pareto.get("cross_family", {}).get("downstream_vs_flops", {}).get("frontier", [])})
     m.add("DownstreamFrontierArchs", ", ".join(tex(a) for a in down) if down else "n/a")
 
     pred = _groups(fits.get("prediction"))
@@ -129,5 +130,6 @@ def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None], fam_of: dict[str,
         errs = errors.get(law, [])
         short = macro_name(law)
         # The percent sign is part of the value, so a missing fit reads "n/a", not "n/a%".
-        m.add(f"PredMedianErr{short[:1].upper() + short[1:]}", fixed(100 * statistics.median(errs), 1) + r"\%" if errs else "n/a")
+        m.add(f"PredMedianErr{short[:1].upper() + short[1:]}",
+              fixed(100 * statistics.median(errs), 1) + r"\%" if errs else "n/a")
         m.add(f"PredMaxErr{short[:1].upper() + short[1:]}", fixed(100 * max(errs), 1) + r"\%" if errs else "n/a")

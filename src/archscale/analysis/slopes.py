@@ -96,7 +96,8 @@ def loglog_slope(
     ``points`` are the (x, y) fitted, with upstream already turned into the loss -U, so that
     ``exp(intercept) * x ** slope`` (slope = -alpha when negated) draws the fitted line."""
     if len(x) < MIN_POINTS or len(np.unique(x)) < MIN_POINTS:
-        return {"status": "not_fittable", "reason": f"{len(np.unique(x))} distinct x values < {MIN_POINTS}", "n": len(x)}
+        return {"status": "not_fittable", "reason": f"{len(np.unique(x))} distinct x values < {MIN_POINTS}",
+                "n": len(x)}
     lx, ly = np.log(x), np.log(y)
     slope, intercept, r2, se = ols(lx, ly)
     lo, hi = bootstrap_t_ci(lx, ly, n_boot=n_boot, level=level, seed=seed)
@@ -160,7 +161,8 @@ def fit_slopes(
         for slope, (xk, yk) in SLOPES.items():
             xcol, ycol = columns[xk], columns[yk]
             if xcol not in present or ycol not in present:
-                fits[slope] = {"status": "not_fittable", "reason": f"no column {xcol if xcol not in present else ycol!r}", "n": 0}
+                fits[slope] = {"status": "not_fittable",
+                               "reason": f"no column {xcol if xcol not in present else ycol!r}", "n": 0}
                 continue
             try:
                 x, y, runs = _points(members, xcol, ycol, upstream)

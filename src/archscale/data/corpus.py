@@ -188,7 +188,8 @@ def hub_usable(hf: dict | None) -> bool:
 
 
 def missing_data_message(corpus_dir: Path) -> str:
-    return (f"no corpus files (.txt or .jsonl, optionally .gz) in {corpus_dir}/ and the Hugging Face hub is not reachable.\n"
+    return (f"no corpus files (.txt or .jsonl, optionally .gz) in {corpus_dir}/ "
+            "and the Hugging Face hub is not reachable.\n"
             f"Put UTF-8 .txt files (one document each) or .jsonl files (one {{\"text\": ...}} per line) in "
             f"{corpus_dir}/, or run once with network access to stream data.hf_corpus.")
 

@@ -9,8 +9,9 @@ the final step. The RTE job also scores the diagnostics AX-b and AX-g with its s
 writes their metrics.json inside its folder (<task>=RTE/AX-b, RTE/AX-g). A task whose data cannot
 be had fails its job (exit 1, nothing written) unless `finetune.allow_missing` lists it; then it
 gets an "unavailable" metrics.json (score null, reason) and the downstream average is marked
-partial. A missing diagnostic (AX-b/AX-g, outside the average) is recorded "unavailable". `--from-scratch` fine-tunes a randomly
-initialised model of the same architecture (the check that pretraining transfers).
+partial. A missing diagnostic (AX-b/AX-g, outside the average) is recorded "unavailable".
+`--from-scratch` fine-tunes a randomly initialised model of the same architecture (the check that
+pretraining transfers).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 
 from archscale.data.objectives import rng_for
-from archscale.eval import formats, metrics as M
+from archscale.eval import formats
+from archscale.eval import metrics as M
 from archscale.eval import superglue as sg
 from archscale.io import get_logger, read_json, write_json
 
@@ -307,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                          "results/finetune_scratch with --from-scratch)")
     ap.add_argument("--from-scratch", action="store_true", help="random init of the same architecture")
     ap.add_argument("--no-hub", action="store_true", help="never download missing tasks from the HF hub")
-    ap.add_argument("--require-data", action="store_true", help="exit 1 for a missing task even if finetune.allow_missing lists it")
+    ap.add_argument("--require-data", action="store_true",
+                    help="exit 1 for a missing task even if finetune.allow_missing lists it")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
@@ -323,9 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.require_data:
         ft["allow_missing"] = []
     try:
-        record = finetune_task(Path(args.runs_dir) / args.run, args.task, ft,
-                               args.data or params["data"]["superglue_dir"], out_root,
-                               from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log)
+        finetune_task(Path(args.runs_dir) / args.run, args.task, ft,
+                      args.data or params["data"]["superglue_dir"], out_root,
+                      from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log)
     except TaskUnavailable as exc:
         log.error("%s: %s", args.params, exc)
         print(f"archscale finetune: {args.params}: {exc}", file=sys.stderr)

@@ -249,7 +249,8 @@ def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be used now (offline flag, no route), or None.
 
     A 3-second probe first: offline, `datasets` retries for ~25 s before giving up."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "") or os.environ.get("HF_DATASETS_OFFLINE", "0") not in ("0", ""):
+    if (os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+            or os.environ.get("HF_DATASETS_OFFLINE", "0") not in ("0", "")):
         return "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set"
     url = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:

@@ -29,8 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from archscale.data.objectives import (IGNORE, SENTENCE_LABEL, in_order_pairs, make_batch, mlm_settings,
-                                       raw_length_for, rng_for)
+from archscale.data.objectives import (
+    IGNORE,
+    SENTENCE_LABEL,
+    in_order_pairs,
+    make_batch,
+    mlm_settings,
+    raw_length_for,
+    rng_for,
+)
 from archscale.io import get_logger, read_json, write_json
 
 EVAL_STREAM = 1

@@ -17,7 +17,8 @@ FIGURES: dict[str, str] = {
     "downstream_scaling": "per-architecture downstream scaling vs FLOPs (Fig. 3)",
     "depth_scan": "depth scan: quality vs FLOPs as layers are added (Fig. 4)",
     "width_scan": "width scan: quality vs FLOPs as d_model grows (Fig. 5)",
-    "lc_frontier": "L(C): learning curves, their envelope past warm-up and both fitted laws (6ND for clm/mlm, FLOPs for span)",
+    "lc_frontier": ("L(C): learning curves, their envelope past warm-up and both fitted laws "
+                    "(6ND for clm/mlm, FLOPs for span)"),
     "learning_curves": "validation loss vs training FLOPs of every run",
     "fit_residuals": "residuals (log loss) of every fitted law",
     "prediction_check": "predicted vs measured loss of each held-out largest size",

@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from archscale.analysis import family as fam  # noqa: E402
 from archscale.analysis.table import Row, number, read_csv, read_json, write_atomic  # noqa: E402
 
-
 # Sized for a paper column: a 6.5 in wide figure printed at 100%, 8-9 pt text.
 STYLE: dict[str, Any] = {
     "figure.figsize": (6.5, 3.6),
@@ -113,7 +112,8 @@ def _overlap(a: Any, b: Any, pad: float) -> bool:
 
 def _overlapping_pairs(boxes: list, pad: float) -> list[tuple[int, int]]:
     """Index pairs (i < j) of the tick_label_boxes entries whose labels overlap."""
-    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if _overlap(boxes[i][3], boxes[j][3], pad)]
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if _overlap(boxes[i][3], boxes[j][3], pad)]
 
 
 def tick_label_overlaps(fig: Any, pad: float = 0.0) -> list[tuple[str, str, str, str]]:

@@ -7,13 +7,23 @@ from __future__ import annotations
 import sys
 
 from archscale.figures.common import (
-    arch_label, colors, families, figure_legend, load_fit, log_axis, new_figure, no_data, parser, save,
+    arch_label,
+    colors,
+    families,
+    figure_legend,
+    load_fit,
+    log_axis,
+    new_figure,
+    no_data,
+    parser,
+    save,
 )
 
 NAME = "fit_residuals"
 
 
-def _series(slopes: dict | None, lc: dict | None, a3: dict | None) -> list[tuple[str, str, dict[str, tuple[list, list]]]]:
+def _series(slopes: dict | None, lc: dict | None,
+            a3: dict | None) -> list[tuple[str, str, dict[str, tuple[list, list]]]]:
     """(title, x label, {arch: (x values, log residuals)}) per panel."""
     power = {a: ([p[0] for p in f["alpha_F_U"]["points"]], f["alpha_F_U"]["residuals_log"])
              for a, f in (slopes or {}).get("groups", {}).items() if f.get("alpha_F_U", {}).get("status") == "fitted"}
@@ -54,7 +64,8 @@ def draw(slopes: dict | None, lc: dict | None, a3: dict | None, out_dir: str) ->
 
 def main(argv: list[str] | None = None) -> int:
     a = parser(NAME, __doc__.split("\n\n")[0]).parse_args(argv)
-    draw(load_fit(a.fits_dir, "slopes"), load_fit(a.fits_dir, "lc_frontier"), load_fit(a.fits_dir, "approach3"), a.out_dir)
+    draw(load_fit(a.fits_dir, "slopes"), load_fit(a.fits_dir, "lc_frontier"), load_fit(a.fits_dir, "approach3"),
+         a.out_dir)
     return 0
 
 

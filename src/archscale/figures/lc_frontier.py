@@ -19,8 +19,20 @@ from archscale.analysis.family import NO_FAMILY, order
 from archscale.analysis.lc import predict_offset, predict_pure
 from archscale.analysis.table import number
 from archscale.figures.common import (
-    arch_label, colors, figure_legend, grid_labels, load_curves, load_fit, log_axis, new_figure, no_data, panel_grid,
-    panel_text_size, parser, save, share_within,
+    arch_label,
+    colors,
+    figure_legend,
+    grid_labels,
+    load_curves,
+    load_fit,
+    log_axis,
+    new_figure,
+    no_data,
+    panel_grid,
+    panel_text_size,
+    parser,
+    save,
+    share_within,
 )
 
 NAME = "lc_frontier"
@@ -89,7 +101,8 @@ def draw(fit: dict | None, runs_dir: str, out_dir: str) -> list:
             (h2,) = ax.plot(c, predict_offset(off, c), "-", color="0.1", lw=1.0)
             handles.setdefault(r"$(C_c/C)^{\alpha_C}$", h1)
             handles.setdefault(r"$E + (C_c/C)^{\alpha_C}$", h2)
-            ax.text(0.04, 0.04, f"pure: $\\alpha_C$ = {pure['alpha_C']:.3f}\nwith E: $\\alpha_C$ = {off['alpha_C']:.3f}, E = {off['E']:.2f}",
+            ax.text(0.04, 0.04, f"pure: $\\alpha_C$ = {pure['alpha_C']:.3f}\n"
+                                f"with E: $\\alpha_C$ = {off['alpha_C']:.3f}, E = {off['E']:.2f}",
                     transform=ax.transAxes, ha="left", va="bottom", fontsize=panel_text_size(ax, 6.5))
         else:
             ax.text(0.97, 0.85, f"not fittable:\n{g.get('reason', '')}", transform=ax.transAxes, ha="right", va="top",

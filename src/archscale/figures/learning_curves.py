@@ -9,11 +9,24 @@ import sys
 
 import matplotlib.pyplot as plt
 
-from archscale.figures.common import (
-    FLOPS_LABEL, arch_label, by_family, families, figure_legend, grid_labels, load_curves, load_summary, log_axis,
-    new_figure, no_data, panel_grid, parser, save, share_within,
-)
 from archscale.analysis.table import number
+from archscale.figures.common import (
+    FLOPS_LABEL,
+    arch_label,
+    by_family,
+    families,
+    figure_legend,
+    grid_labels,
+    load_curves,
+    load_summary,
+    log_axis,
+    new_figure,
+    no_data,
+    panel_grid,
+    parser,
+    save,
+    share_within,
+)
 
 NAME = "learning_curves"
 

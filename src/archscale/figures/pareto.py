@@ -11,8 +11,21 @@ import sys
 from archscale.analysis.family import label
 from archscale.analysis.pareto import frontier
 from archscale.figures.common import (
-    DOWNSTREAM_LABEL, FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, colors, families, figure_legend, load_summary,
-    log_axis, main_grid, new_figure, no_data, parser, save,
+    DOWNSTREAM_LABEL,
+    FLOPS_LABEL,
+    UPSTREAM_LABEL,
+    arch_label,
+    by_arch,
+    colors,
+    families,
+    figure_legend,
+    load_summary,
+    log_axis,
+    main_grid,
+    new_figure,
+    no_data,
+    parser,
+    save,
 )
 
 NAME = "pareto"
@@ -42,7 +55,8 @@ def draw(rows: list[dict[str, str]], out_dir: str, *, x: str = "train_flops") ->
                 labels.append(arch_label(arch))
         front = frontier([(p[0], p[1], p[2]["run"]) for pts in points.values() for p in pts])
         ax.plot([f[0] for f in front], [f[1] for f in front], "--", color="0.2", lw=0.9, zorder=1)
-        ax.scatter([f[0] for f in front], [f[1] for f in front], s=60, facecolors="none", edgecolors="0.1", lw=0.9, zorder=3)
+        ax.scatter([f[0] for f in front], [f[1] for f in front], s=60, facecolors="none", edgecolors="0.1",
+                   lw=0.9, zorder=3)
         log_axis(ax, "x")
         ax.set_xlabel(FLOPS_LABEL, fontsize=8)
         ax.set_ylabel(ylabel.split(": ", 1)[-1] if len(panels) > 2 else ylabel, fontsize=7.5 if len(panels) > 2 else 8)

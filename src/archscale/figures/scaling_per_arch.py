@@ -11,8 +11,25 @@ from typing import Any
 import numpy as np
 
 from archscale.figures.common import (
-    FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, by_family, colors, families, figure_legend, grid_labels,
-    load_fit, load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, panel_text_size, parser, save,
+    FLOPS_LABEL,
+    UPSTREAM_LABEL,
+    arch_label,
+    by_arch,
+    by_family,
+    colors,
+    families,
+    figure_legend,
+    grid_labels,
+    load_fit,
+    load_summary,
+    log_axis,
+    main_grid,
+    new_figure,
+    no_data,
+    panel_grid,
+    panel_text_size,
+    parser,
+    save,
     share_within,
 )
 
@@ -57,7 +74,8 @@ def draw_scaling(rows: list[dict[str, str]], slopes: dict[str, Any] | None, out_
             ax.text(0.04, 0.92, f"$\\alpha$ = {fit['alpha']:.3f}", transform=ax.transAxes, fontsize=panel_text_size(ax),
                     va="top")
         else:
-            ax.text(0.04, 0.92, "not fittable", transform=ax.transAxes, fontsize=panel_text_size(ax), va="top", color="0.4")
+            ax.text(0.04, 0.92, "not fittable", transform=ax.transAxes, fontsize=panel_text_size(ax),
+                    va="top", color="0.4")
         ax.set_title(arch_label(arch), pad=3)
         log_axis(ax, "x")
         if not negate:  # D itself follows the power law: log-log makes the fit a line

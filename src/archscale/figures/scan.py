@@ -4,7 +4,19 @@ is `depth` or `width`, against their architecture's main size grid, upstream and
 from __future__ import annotations
 
 from archscale.figures.common import (
-    DOWNSTREAM_LABEL, FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, colors, families, figure_legend, log_axis, main_grid, new_figure, no_data, save,
+    DOWNSTREAM_LABEL,
+    FLOPS_LABEL,
+    UPSTREAM_LABEL,
+    arch_label,
+    by_arch,
+    colors,
+    families,
+    figure_legend,
+    log_axis,
+    main_grid,
+    new_figure,
+    no_data,
+    save,
 )
 
 
@@ -25,10 +37,12 @@ def draw_scan(rows: list[dict[str, str]], out_dir: str, *, kind: str, name: str,
         base = by_arch(grid, x, y)
         for arch, pts in points.items():
             if arch in base:
-                ax.plot([p[0] for p in base[arch]], [p[1] for p in base[arch]], "--", color=col[arch], lw=0.9, alpha=0.6)
+                ax.plot([p[0] for p in base[arch]], [p[1] for p in base[arch]], "--",
+                        color=col[arch], lw=0.9, alpha=0.6)
             (h,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=col[arch])
             for px, py, r in pts:
-                ax.annotate(r.get(tag, ""), (px, py), textcoords="offset points", xytext=(3, -8), fontsize=6.5, color="0.3")
+                ax.annotate(r.get(tag, ""), (px, py), textcoords="offset points", xytext=(3, -8),
+                            fontsize=6.5, color="0.3")
             if arch_label(arch) not in labels:
                 handles.append(h)
                 labels.append(arch_label(arch))
@@ -36,6 +50,7 @@ def draw_scan(rows: list[dict[str, str]], out_dir: str, *, kind: str, name: str,
         ax.set_xlabel(FLOPS_LABEL)
         ax.set_ylabel(ylabel, fontsize=8)
     if labels:
-        labels = [f"{lab} ({kind} scan; dashed: size grid; labels: {tag})" if i == 0 else lab for i, lab in enumerate(labels)]
+        labels = [f"{lab} ({kind} scan; dashed: size grid; labels: {tag})" if i == 0 else lab
+                  for i, lab in enumerate(labels)]
     figure_legend(fig, handles, labels)
     return save(fig, out_dir, name)

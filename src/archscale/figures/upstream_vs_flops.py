@@ -13,8 +13,23 @@ import sys
 
 from archscale.analysis.family import label
 from archscale.figures.common import (
-    FLOPS_LABEL, UPSTREAM_LABEL, arch_label, by_arch, by_family, colors, families, figure_legend, grid_labels,
-    load_summary, log_axis, main_grid, new_figure, no_data, panel_grid, parser, save,
+    FLOPS_LABEL,
+    UPSTREAM_LABEL,
+    arch_label,
+    by_arch,
+    by_family,
+    colors,
+    families,
+    figure_legend,
+    grid_labels,
+    load_summary,
+    log_axis,
+    main_grid,
+    new_figure,
+    no_data,
+    panel_grid,
+    parser,
+    save,
 )
 
 NAME = "upstream_vs_flops"

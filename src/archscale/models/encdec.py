@@ -25,8 +25,16 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
-from archscale.models.layers import (Attention, DenseReluDense, GatedGelu, RelativeBias, RMSNorm, attention_flops,
-                                     init_module, sinusoid)
+from archscale.models.layers import (
+    Attention,
+    DenseReluDense,
+    GatedGelu,
+    RelativeBias,
+    RMSNorm,
+    attention_flops,
+    init_module,
+    sinusoid,
+)
 
 REGISTRY: dict[str, dict[str, tuple[Callable, Callable]]] = {
     k: {} for k in ("mixer", "cross", "ffn", "layer", "stack", "head", "embed")}
@@ -68,7 +76,8 @@ class EncDecConfig(PretrainedConfig):
         self.num_decoder_layers = num_layers if num_decoder_layers is None else num_decoder_layers
         self.relative_attention_num_buckets = relative_attention_num_buckets
         self.relative_attention_max_distance = relative_attention_max_distance
-        self.dropout_rate, self.layer_norm_epsilon, self.initializer_factor = dropout_rate, layer_norm_epsilon, initializer_factor
+        self.dropout_rate, self.layer_norm_epsilon, self.initializer_factor = (
+            dropout_rate, layer_norm_epsilon, initializer_factor)
         self.arch, self.mixer, self.cross, self.ffn, self.layer = arch, mixer, cross, ffn, layer
         self.stack, self.head, self.embed, self.positions = stack, head, embed, positions
         self.share_layers, self.timestep_signal, self.max_seq_len = share_layers, timestep_signal, max_seq_len
@@ -370,7 +379,8 @@ def check_options(arch: str, options: dict, allowed: set[str]) -> dict:
     """Options a block does not know are an error, named in params.yaml terms."""
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"architectures.<{arch}>.options: unknown key(s) {unknown}; {arch} accepts {sorted(allowed) or 'none'}")
+        raise ValueError(f"architectures.<{arch}>.options: unknown key(s) {unknown}; "
+                         f"{arch} accepts {sorted(allowed) or 'none'}")
     return options
 
 

@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archscale.models import encdec
-from archscale.models.layers import (Attention, RMSNorm, SeparableConv1d, attention_flops, separable_flops,
-                                     zero_padding)
+from archscale.models.layers import Attention, RMSNorm, SeparableConv1d, attention_flops, separable_flops, zero_padding
 
 
 def wide_heads(config) -> int:

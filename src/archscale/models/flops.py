@@ -89,7 +89,8 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
     if model_type == "reformer":
         return _reformer_flops(shape, vocab, n_in, options)
     if model_type == "switch_transformers":
-        return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)), layers // max(layers // 2, 1))
+        return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)),
+                             layers // max(layers // 2, 1))
     if kind == "encdec":
         return _encdec_flops(shape, vocab, n_in, n_tgt, "gated" in str(options.get("feed_forward_proj", "")))
     d_attn = d  # GPT-2 / BERT heads split d_model

@@ -68,7 +68,8 @@ def projection_flops(c, n: int) -> int:
     return 2 * c.d_model * 2 * c.d_model * n + 2 * c.d_model * c.d_model * n
 
 
-encdec.register("mixer", "lconv", lambda c, i, n, _k, dec: projection_flops(c, n) + 2 * kernel_size(c, i) * c.d_model * n)(
+encdec.register("mixer", "lconv",
+                lambda c, i, n, _k, dec: projection_flops(c, n) + 2 * kernel_size(c, i) * c.d_model * n)(
     LightConv)
 
 

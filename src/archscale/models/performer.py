@@ -116,8 +116,8 @@ def _flops(c, index, n_q, n_k, is_decoder, causal):
         return proj + features + 2 * n_k * m * inner + 2 * n_q * m * inner + 2 * n_q * m * h
     chunk, total = c.block["chunk"], 0
     for s in range(0, n_q, chunk):
-        l = min(chunk, n_q - s)
-        total += 2 * l * m * (inner + h) + 2 * l * l * m * h + 2 * l * l * inner + 2 * l * m * inner
+        n = min(chunk, n_q - s)
+        total += 2 * n * m * (inner + h) + 2 * n * n * m * h + 2 * n * n * inner + 2 * n * m * inner
     return proj + features + total
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 KIND_OF_OBJECTIVE = {"span": "encdec", "clm": "decoder", "mlm": "encoder"}
-AUTO_CLASS_OF_KIND = {"encdec": "AutoModelForSeq2SeqLM", "decoder": "AutoModelForCausalLM", "encoder": "AutoModelForMaskedLM"}
+AUTO_CLASS_OF_KIND = {"encdec": "AutoModelForSeq2SeqLM", "decoder": "AutoModelForCausalLM",
+                      "encoder": "AutoModelForMaskedLM"}
 
 
 def _t5(shape, vocab, seq_len, special, dropout):

@@ -214,7 +214,8 @@ def analytic_flops(rc, kind, vocab, n_in, n_tgt):
     sequence: it is shared by the train.micro_batch_size sequences of the batch the FLOPs are
     measured on. With mem_len 0 this is the memory-free count."""
     special = {"pad": 0, "eos": 1}
-    c = make_config(rc["shape"], vocab, rc["train"]["seq_len"], special, 0.0, dict(rc["architecture"].get("options", {})))
+    c = make_config(rc["shape"], vocab, rc["train"]["seq_len"], special, 0.0,
+                    dict(rc["architecture"].get("options", {})))
     d, inner, total = c.d_model, c.n_head * c.d_head, 0
     batch = rc["train"].get("micro_batch_size", 1)
     for s in range(0, n_in, c.seg_len):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from archscale.models import encdec
 
-
 POSITIONS = ("relative", "sinusoidal")
 
 
@@ -21,7 +20,8 @@ def make_config(shape, vocab_size, seq_len, special, dropout, options):
     options = encdec.check_options("transformer", options, {"positions"})
     positions = options.get("positions", "relative")
     if positions not in POSITIONS:
-        raise ValueError(f"architectures.<transformer>.options.positions: {positions!r} is not one of {list(POSITIONS)}")
+        raise ValueError(f"architectures.<transformer>.options.positions: {positions!r} "
+                         f"is not one of {list(POSITIONS)}")
     return encdec.make_config("transformer", shape, vocab_size, seq_len, special, dropout, positions=positions)
 
 
