@@ -205,7 +205,9 @@ def main_index_shards(argv: list[str] | None = None) -> int:
     from archscale import config as cfg
     from archscale.data.epochs import EpochsError, check_max_epochs
 
-    ap = argparse.ArgumentParser(prog="archscale index_shards", description=index_shards.__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="archscale index_shards",
+                                 description="Gather the token shards into meta.json, after checking that every "
+                                 "run of the grid stays within data.max_epochs of the train tokens.")
     ap.add_argument("--params", default="params.yaml", help="params file (data.shards; the grid, for the epochs check)")
     ap.add_argument("--out", default="data/shards", help="folder of the token shards")
     ap.add_argument("--log", default=None)
