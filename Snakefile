@@ -1,7 +1,8 @@
 # archscale: raw corpus -> tokenizer -> shards -> pretraining runs -> upstream eval -> summary
 # -> fits -> figures + tables -> paper PDF. This file only wires; every step is an `archscale`
 # CLI stage (src/archscale/). The grid comes from params.yaml (or the file given with
-# --configfile), validated against workflow/schemas/params.schema.yaml before any job starts.
+# --configfile; `--config` overrides its keys), validated against workflow/schemas/params.schema.yaml
+# before any job starts.
 
 import os
 import subprocess
@@ -17,10 +18,15 @@ from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 
 _given = workflow.config_settings.configfiles
 PARAMS_FILE = os.path.relpath(_given[-1]) if _given else "params.yaml"
+# `--config 'grid={sizes: [nano]}'` overrides keys of that file (cfg.apply_overrides; an unknown key
+# stops the workflow); the jobs then read the resolved params from .snakemake/archscale/.
+_overrides = dict(workflow.config_settings.config or {})
 try:
-    PARAMS = cfg.load(PARAMS_FILE)
+    PARAMS = cfg.load(PARAMS_FILE, overrides=_overrides)
 except cfg.ConfigError as exc:
     raise WorkflowError(f"invalid params: {exc}")
+if _overrides:
+    PARAMS_FILE = cfg.write_resolved(PARAMS)
 RUNS = cfg.runs(PARAMS)
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible PDF/figure metadata
 

@@ -8,6 +8,8 @@ every error names the key that is wrong.
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
 import json
 import subprocess
 import sys
@@ -120,8 +122,46 @@ def validate(params: dict, source: str = "params") -> dict:
     return params
 
 
-def load(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> dict:
-    """Read, apply `key.sub=value` overrides (YAML values), and validate a params file."""
+def apply_overrides(params: dict, overrides: dict, source: str = "--config") -> dict:
+    """A copy of `params` with `overrides` merged in: nested mappings, as `snakemake --config
+    'grid={sizes: [nano]}'` gives them. A mapping merges key by key into a non-empty mapping; any
+    other value (an empty target mapping included) replaces. A key the params lack is an error
+    naming its dotted path: an override never silently adds a key nothing reads."""
+    out = copy.deepcopy(params)
+
+    def merge(node: dict, update: dict, path: list[str]) -> None:
+        for key, value in update.items():
+            where = ".".join([*path, str(key)])
+            if key not in node:
+                known = ", ".join(map(str, node)) or "none"
+                raise ConfigError(f"{source}: {where}: no such key in the params (keys here: {known})")
+            if isinstance(value, dict) and isinstance(node[key], dict) and node[key]:
+                merge(node[key], value, [*path, str(key)])
+            else:
+                node[key] = copy.deepcopy(value)
+
+    merge(out, overrides, [])
+    return out
+
+
+def dotted_overrides(items: list[str]) -> dict:
+    """["train.lr=0.001", "seed=3"] -> {"train": {"lr": 0.001}, "seed": 3} (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key.sub=value")
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def load(path: str | Path = "params.yaml", overrides: list[str] | dict | None = None) -> dict:
+    """Read a params file, merge `overrides` (`key.sub=value` strings or a nested mapping;
+    apply_overrides), and validate the result."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
@@ -131,14 +171,23 @@ def load(path: str | Path = "params.yaml", overrides: list[str] | None = None) -
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    for item in overrides or []:
-        key, _, value = item.partition("=")
-        node = params
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+    if overrides:
+        update = dotted_overrides(overrides) if isinstance(overrides, list) else overrides
+        params = apply_overrides(params, update, f"{path} overridden by --config")
     return validate(params, str(path))
+
+
+def write_resolved(params: dict, folder: str | Path = ".snakemake/archscale") -> str:
+    """Write params (after overrides) to <folder>/params-<sha256 prefix>.yaml, the file the jobs
+    then read; the name follows the content, so every process that resolves the same overrides
+    writes the same file. Returns its path."""
+    from archscale.io import write_text
+
+    text = yaml.safe_dump(params, sort_keys=False)
+    path = Path(folder) / f"params-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    if not path.is_file() or path.read_text() != text:
+        write_text(path, text)
+    return str(path)
 
 
 def run_id(arch: str, size: str) -> str:

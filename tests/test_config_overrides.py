@@ -1,0 +1,43 @@
+"""`snakemake --config` overrides keys of the params file, or stops naming the key it cannot find;
+the jobs read the overridden params."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from workspace import REPO, make_workspace, sh
+
+from archscale import config as cfg
+
+
+def test_overrides_merge_mappings_and_name_an_unknown_key():
+    params = cfg.load(REPO / "params.yaml")
+    narrowed = cfg.apply_overrides(params, {"grid": {"sizes": ["nano"]}, "seed": 3})
+    assert narrowed["grid"] == {**params["grid"], "sizes": ["nano"]} and narrowed["seed"] == 3
+    assert params["grid"]["sizes"] != ["nano"]  # the input is not modified
+    assert cfg.runs(narrowed) == [r for r in cfg.runs(params) if r.endswith("-nano")]
+    with pytest.raises(cfg.ConfigError, match=r"grid\.nosuch: no such key"):
+        cfg.apply_overrides(params, {"grid": {"nosuch": 1}})
+    with pytest.raises(cfg.ConfigError, match=r"train\.lrr: no such key"):
+        cfg.load(REPO / "params.yaml", overrides=["train.lrr=0.1"])
+    per_task = cfg.apply_overrides(params, {"finetune": {"per_task": {"CB": {"steps": 5}}}})  # {} is replaced
+    assert per_task["finetune"]["per_task"] == {"CB": {"steps": 5}}
+
+
+def test_snakemake_config_narrows_the_grid_and_the_jobs_read_it(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"doc{i}.txt").write_text(f"document {i}\n")
+    ws = make_workspace(tmp_path / "ws", corpus=corpus)
+    full = sh(ws, "snakemake", "-n", "--cores", "1").stdout
+    assert re.search(r"^pretrain\s+9$", full, re.M)
+    out = sh(ws, "snakemake", "-n", "-p", "--cores", "1", "--config", "grid={sizes: [nano]}").stdout
+    assert re.search(r"^pretrain\s+3$", out, re.M)
+    resolved = re.search(r"archscale pretrain --params (\S+)", out).group(1)
+    assert resolved.startswith(".snakemake/archscale/params-")
+    assert yaml.safe_load((ws / resolved).read_text())["grid"]["sizes"] == ["nano"]
+    bad = sh(ws, "snakemake", "-n", "--cores", "1", "--config", "grid={sizez: [nano]}", ok=False)
+    assert bad.returncode != 0 and "grid.sizez: no such key" in bad.stdout + bad.stderr
