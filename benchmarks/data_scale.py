@@ -9,7 +9,7 @@ tokenize stage as 1 job or as 2 parallel shard jobs.
 and its peak RSS is that process's own (os.wait4). The tokenizer (params.yaml's) is trained once,
 on 1x. With --baseline-src (a checkout's src/, e.g. of the commit before sharding) the old
 prepare_corpus and tokenize run on the same corpora through that checkout's params.yaml, for the
-before/after memory. --quick: 1x and 2x of the first six books, no RESULTS.md update.
+before/after memory. --quick: 1x and 2x of the first three books, no RESULTS.md update.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="archscale-data-scale-") as tmp:
         work = Path(tmp)
-        first = 6 if args.quick else None
+        first = 3 if args.quick else None
         corpora = {s: corpus_copies(args.corpus, work / f"corpus-x{s}", s, first) for s in scales}
         n_files = len(list(corpora[1].iterdir()))
         params = params_file(REPO / "params.yaml", work / "params-tok.yaml", corpora[1], 1)
