@@ -21,7 +21,7 @@ def test_overrides_merge_mappings_and_name_an_unknown_key():
     with pytest.raises(cfg.ConfigError, match=r"grid\.nosuch: no such key"):
         cfg.apply_overrides(params, {"grid": {"nosuch": 1}})
     with pytest.raises(cfg.ConfigError, match=r"train\.lrr: no such key"):
-        cfg.load(REPO / "params.yaml", overrides=["train.lrr=0.1"])
+        cfg.load(REPO / "params.yaml", overrides={"train": {"lrr": 0.1}})
     per_task = cfg.apply_overrides(params, {"finetune": {"per_task": {"CB": {"steps": 5}}}})  # {} is replaced
     assert per_task["finetune"]["per_task"] == {"CB": {"steps": 5}}
 

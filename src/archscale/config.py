@@ -144,24 +144,8 @@ def apply_overrides(params: dict, overrides: dict, source: str = "--config") -> 
     return out
 
 
-def dotted_overrides(items: list[str]) -> dict:
-    """["train.lr=0.001", "seed=3"] -> {"train": {"lr": 0.001}, "seed": 3} (values parsed as YAML)."""
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key.sub=value")
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
-
-
-def load(path: str | Path = "params.yaml", overrides: list[str] | dict | None = None) -> dict:
-    """Read a params file, merge `overrides` (`key.sub=value` strings or a nested mapping;
-    apply_overrides), and validate the result."""
+def load(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
+    """Read a params file, merge `overrides` (a nested mapping: apply_overrides), and validate."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
@@ -172,8 +156,7 @@ def load(path: str | Path = "params.yaml", overrides: list[str] | dict | None = 
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if overrides:
-        update = dotted_overrides(overrides) if isinstance(overrides, list) else overrides
-        params = apply_overrides(params, update, f"{path} overridden by --config")
+        params = apply_overrides(params, overrides, f"{path} overridden by --config")
     return validate(params, str(path))
 
 

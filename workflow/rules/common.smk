@@ -1,5 +1,6 @@
 # Input functions and helpers shared by the rules (get_* by convention).
 
+import functools
 import json
 
 SHARDS = [f"{k:05d}" for k in range(PARAMS["data"]["shards"])]
@@ -9,16 +10,21 @@ wildcard_constraints:
     shard=r"\d{5}",
 
 
-def get_corpus_files_of_shard(wildcards):
-    """The raw corpus files (all or part) one prepare_corpus job reads; stops the workflow at once when
-    the folder is empty and data.hf_corpus cannot be read either."""
+@functools.cache
+def corpus_plan():
+    """Per shard, the raw corpus files it reads (all or part); computed once per DAG build (file sizes
+    only). Stops the workflow at once when the folder is empty and data.hf_corpus cannot be read."""
     corpus_dir = Path(PARAMS["data"]["corpus_dir"])
     files = corpus_files(corpus_dir)
-    if not files and not hub_usable(PARAMS["data"].get("hf_corpus")):
-        raise WorkflowError(missing_data_message(corpus_dir))
     if not files:
-        return []
-    return sorted({str(path) for path, _, _ in shard_ranges(files, len(SHARDS))[int(wildcards.shard)]})
+        if not hub_usable(PARAMS["data"].get("hf_corpus")):
+            raise WorkflowError(missing_data_message(corpus_dir))
+        return [[] for _ in SHARDS]
+    return [sorted({str(path) for path, _, _ in part}) for part in shard_ranges(files, len(SHARDS))]
+
+
+def get_corpus_files_of_shard(wildcards):
+    return corpus_plan()[int(wildcards.shard)]
 
 
 def get_split_shards(split):
