@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -80,6 +81,25 @@ def report(section: str, title: str, body: str, quick: bool) -> None:
         update_results(section, text)
 
 
+def source_fingerprint(preset: str | None) -> str:
+    """sha256 of what a scratch workspace is built from: the workflow files it copies, the preset,
+    and the package its jobs import. A workspace left in /tmp by older code is rebuilt, not reused
+    (a stale params.yaml or data layout made CI fail on the next commit)."""
+    import hashlib
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from workspace import WORKFLOW_FILES
+
+    digest = hashlib.sha256(f"preset={preset}\n".encode())
+    roots = [REPO / name for name in [*WORKFLOW_FILES, "src/archscale", *([preset] if preset else [])]]
+    for root in roots:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for f in files:
+            if f.exists() and "__pycache__" not in f.parts:
+                digest.update(f"{f.relative_to(REPO)}\n".encode() + f.read_bytes())
+    return digest.hexdigest()
+
+
 def smoke_workspace(dest: Path, preset: str = "presets/smoke.yaml", target: str = "data/shards/meta.json") -> Path:
     """A scratch copy of the workflow on the shared Gutenberg corpus, built up to `target` (reused
     when already there). The pipeline runs with one core so it never crowds the machine."""
@@ -91,8 +111,13 @@ def smoke_workspace(dest: Path, preset: str = "presets/smoke.yaml", target: str 
     shared = Path(os.environ.get("ARCHSCALE_SHARED_DATA", REPO.parent / "shared" / "data"))
     if not (shared / "corpus" / "gutenberg").is_dir():
         sys.exit(f"benchmark needs the shared corpus at {shared}/corpus/gutenberg (set ARCHSCALE_SHARED_DATA)")
-    if not (dest / "Snakefile").exists():
+    stamp, source = dest / ".archscale-source", source_fingerprint(preset)
+    if dest.exists() and (not stamp.exists() or stamp.read_text() != source):
+        print(f"{dest}: built from other code or params, rebuilding", file=sys.stderr)
+        shutil.rmtree(dest)
+    if not dest.exists():
         make_workspace(dest, preset=preset, corpus=shared / "corpus" / "gutenberg", superglue=shared / "superglue")
+        stamp.write_text(source)
     if target and not (dest / target).exists():
         subprocess.run(["snakemake", target, "--cores", "1", "--quiet", "all"], cwd=dest, check=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
