@@ -157,7 +157,7 @@ def finetune_task(run_dir: str | Path, task: str, ft: dict, data_root: str | Pat
 
     from archscale.data.tokenizer import special_ids
     from archscale.eval.heads import Encoder, FineTuneModel, position_limit, train_items
-    from archscale.train.engine import make_engine, resolve_precision, setup_distributed
+    from archscale.train.engine import make_engine, optimizer_step, resolve_precision, setup_distributed
 
     t_start = time.perf_counter()
     log = log or get_logger("finetune")
@@ -226,13 +226,10 @@ def finetune_task(run_dir: str | Path, task: str, ft: dict, data_root: str | Pat
     for step in range(steps):
         drawn = [items[i] for i in batch_indices(len(items), ft["batch_size"], step, seed)[rows]]
         enc.prepare([train_units[u] for u, _ in drawn])
-        for g in range(gas):
-            part = enc.collate([enc.feature(train_units[u], t) for u, t in drawn[g * micro:(g + 1) * micro]])
-            loss = engine(**{k: v.to(device) for k, v in part.items()})
-            engine.backward(loss)
-            engine.step()
-            loss_sum += loss.detach().float()
-            loss_n += 1
+        micro_batches = (enc.collate([enc.feature(train_units[u], t) for u, t in drawn[g * micro:(g + 1) * micro]])
+                         for g in range(gas))
+        optimizer_step(engine, micro_batches, device, loss_sum)
+        loss_n += gas
         done = step + 1
         if done % eval_every == 0 or done == steps:
             train_loss = (loss_sum / loss_n).item()

@@ -1,4 +1,4 @@
-"""The one DeepSpeed engine factory used by pretraining and fine-tuning.
+"""The one DeepSpeed engine factory and the one optimizer step used by pretraining and fine-tuning.
 
 CPU: gloo backend, fp32, torch AdamW. GPU: nccl, bf16 (precision `auto`), fused AdamW. A plain
 `python -m ...` start becomes a one-process group; under the DeepSpeed launcher or torchrun the
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+
+import numpy as np
 
 from archscale.train.launch import free_port
 
@@ -101,3 +103,28 @@ def make_engine(model, train: dict, total_steps: int, world_size: int, precision
         # step); the values are unchanged by it, so skipping it keeps the run's bytes.
         engine.enable_backward_allreduce = False
     return engine, opt, sched
+
+
+def optimizer_step(engine, micro_batches, device, loss_sum, mems: list | None = None):
+    """One optimizer step, the one loop pretraining and fine-tuning share: each micro-batch (a dict of
+    tensors or arrays, built lazily by the caller) goes forward and backward through the DeepSpeed
+    engine, which steps the optimiser at the accumulation boundary. Adds each micro-batch's loss to
+    `loss_sum` (a device tensor: no sync per step) in place and returns the last loss. The model
+    returns either the loss or an output with `.loss`. For a recurrent model `mems` holds one memory
+    per micro-batch (None before the first step), replaced in place by the memory it leaves."""
+    import torch
+
+    loss = None
+    for g, batch in enumerate(micro_batches):
+        part = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v).to(device) for k, v in batch.items()}
+        if mems is None:
+            out = engine(**part)
+            loss = out if torch.is_tensor(out) else out.loss
+        else:
+            out = engine(**part, mems=mems[g])
+            loss, mems[g] = out.loss, [m.detach() for m in out.mems]
+        engine.backward(loss)
+        engine.step()
+        loss_sum += loss.detach().float()
+    return loss
+

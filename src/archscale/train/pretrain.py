@@ -32,7 +32,7 @@ from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, 
 from archscale.io import get_logger, read_json, since_process_start, write_json
 from archscale.train import checkpoint, launch
 from archscale.train.curve import LiveCurve
-from archscale.train.engine import accumulation_steps
+from archscale.train.engine import accumulation_steps, optimizer_step
 
 TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
 
@@ -96,25 +96,15 @@ def gather_memory(mems: list, world_size: int):
 def train_step(engine, gb: dict[str, np.ndarray], rows: slice, gas: int, micro: int, device, loss_sum,
                mems: list | None = None):
     """One optimizer step: this rank's rows of the global batch in `gas` micro-batches through the
-    DeepSpeed engine. Adds each micro-batch's loss to `loss_sum` in place; returns the last loss.
+    DeepSpeed engine (engine.optimizer_step, which fine-tuning shares). Adds each micro-batch's loss
+    to `loss_sum` in place; returns the last loss.
     The loss is the one the optimiser sees, the total of the model's heads: for BERT/ALBERT MLM +
     NSP/SOP, so curve.csv's train_loss is that total while its val_loss is MLM alone.
     For a recurrent model `mems` holds one memory per micro-batch (None before the first step): it
     goes in with that micro-batch's rows and is replaced, in place, by the memory they leave.
     (benchmarks/training.py times this very function against the HF Trainer and a bare loop.)"""
-    import torch
-
-    for g in range(gas):
-        part = {k: torch.from_numpy(v[rows][g * micro:(g + 1) * micro]).to(device) for k, v in gb.items()}
-        if mems is None:
-            loss = engine(**part).loss
-        else:
-            out = engine(**part, mems=mems[g])
-            loss, mems[g] = out.loss, [m.detach() for m in out.mems]
-        engine.backward(loss)
-        engine.step()
-        loss_sum += loss.detach().float()
-    return loss
+    return optimizer_step(engine, ({k: v[rows][g * micro:(g + 1) * micro] for k, v in gb.items()} for g in range(gas)),
+                          device, loss_sum, mems)
 
 
 def _flops_cache_key(model, probe: dict) -> str:
