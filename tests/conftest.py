@@ -30,8 +30,7 @@ def shared_data() -> Path:
 def tiny_lm_data(sample_data, tmp_path_factory):
     """Three real books (tests/data) -> split, a 512-token BPE tokenizer and token shards (built once per session),
     plus the smoke params with that vocabulary. Tests that run `archscale pretrain` start from it."""
-    import yaml
-
+    from archscale import config as cfg
     from archscale.data.corpus import prepare_corpus
     from archscale.data.shards import tokenize
     from archscale.data.tokenizer import train_tokenizer
@@ -47,7 +46,7 @@ def tiny_lm_data(sample_data, tmp_path_factory):
     train_tokenizer(root / "prepared", root / "tok", kind="bpe", vocab_size=512, min_frequency=2,
                     n_sentinels=20)
     tokenize(root / "prepared", root / "tok", root / "shards")
-    params = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
+    params = cfg.load(REPO / "presets" / "smoke.yaml")
     params["tokenizer"].update(vocab_size=512, n_sentinels=20)
     params["data"]["max_epochs"] = 1000  # one book of train tokens: the learning tests reread it on purpose
     return root, params

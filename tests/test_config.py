@@ -86,3 +86,64 @@ def test_snakemake_stops_on_bad_params_before_any_job(params, tmp_path):
     assert proc.returncode != 0
     assert "unknown architecture 'resnet'" in proc.stdout + proc.stderr
     assert "Job stats" not in proc.stdout + proc.stderr
+
+
+def test_presets_are_overlays_that_hold_only_what_they_change():
+    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    for preset in ("presets/smoke.yaml", "presets/paper.yaml"):
+        overlay = yaml.safe_load((REPO / preset).read_text())
+        assert overlay["extends"] == "../params.yaml"
+        assert len((REPO / preset).read_text().splitlines()) < len((REPO / "params.yaml").read_text().splitlines()) / 2
+
+        def same(over, under, path):  # no key repeats the value it would inherit
+            for key, value in over.items():
+                if isinstance(value, dict) and isinstance(under.get(key), dict):
+                    same(value, under[key], f"{path}{key}.")
+                else:
+                    assert under.get(key, KeyError) != value, f"{preset}: {path}{key} repeats the base value"
+
+        same({k: v for k, v in overlay.items() if k != "extends"}, base, "")
+    smoke = cfg.load(REPO / "presets" / "smoke.yaml")
+    # set by the overlay / merged into a mapping / inherited untouched
+    assert smoke["train"]["seq_len"] == 32 and smoke["sizes"]["nano"]["d_model"] == 48
+    assert smoke["sizes"]["nano"]["n_layers"] == base["sizes"]["nano"]["n_layers"]
+    assert smoke["train"]["lr"] == base["train"]["lr"]
+    assert smoke["architectures"]["gpt2"] == base["architectures"]["gpt2"]
+    assert smoke["grid"]["architectures"] == base["grid"]["architectures"]
+
+
+def test_an_overlay_chain_merges_base_first_and_errors_name_the_files(tmp_path):
+    (tmp_path / "base.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "mid.yaml").write_text("extends: base.yaml\ntrain: {lr: 0.01}\ngrid: {sizes: [nano]}\n")
+    (tmp_path / "top.yaml").write_text("extends: mid.yaml\ntrain: {lr: 0.02, seq_len: 64}\n")
+    top = cfg.load(tmp_path / "top.yaml")
+    assert (top["train"]["lr"], top["train"]["seq_len"], top["grid"]["sizes"]) == (0.02, 64, ["nano"])
+    assert [p.name for p, _ in cfg.layers(tmp_path / "top.yaml")] == ["base.yaml", "mid.yaml", "top.yaml"]
+    (tmp_path / "bad.yaml").write_text("extends: mid.yaml\ntrain: {learning_rate: 1}\n")
+    names = r"bad.yaml over .*mid.yaml over .*base.yaml: unknown key\(s\) 'learning_rate'"
+    with pytest.raises(cfg.ConfigError, match=names):
+        cfg.load(tmp_path / "bad.yaml")
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(cfg.ConfigError, match="loops back"):
+        cfg.load(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(cfg.ConfigError, match="params file not found: .*nowhere.yaml"):
+        cfg.load(tmp_path / "orphan.yaml")
+
+
+def test_stage_keys_are_the_keys_a_jobs_result_depends_on():
+    params = cfg.load(REPO / "presets" / "paper.yaml")
+    params["finetune"]["per_task"] = {"COPA": {"steps": 5}}
+    pre = cfg.stage_keys(params, "pretrain", "bert_mlm-tiny")
+    assert "train.lr" in pre and "train.threads" not in pre and "train.checkpoint_every" not in pre
+    assert "objectives.mlm" in pre and "objectives.span" not in pre and "architectures.bert_mlm" in pre
+    scan = cfg.stage_keys(params, "pretrain", "transformer-base_l4")
+    assert {"sizes.base", "scans.depth", "objectives.span"} <= set(scan) and "scans.width" not in scan
+    copa = cfg.stage_keys(params, "finetune", "gpt2-tiny", "COPA")
+    cb = cfg.stage_keys(params, "finetune", "gpt2-tiny", "CB")
+    assert "finetune.per_task.COPA" in copa and not any("per_task" in k for k in cb)
+    assert "finetune.lr" in cb and not {"finetune.tasks", "finetune.scratch_tasks", "finetune.allow_missing"} & set(cb)
+    # the values a job is rerun on: a threads change leaves them equal, an lr change does not
+    before = cfg.params_slice(params, "pretrain", "gpt2-tiny")
+    assert cfg.params_slice(cfg.apply_overrides(params, {"train": {"threads": 3}}), "pretrain", "gpt2-tiny") == before
+    assert cfg.params_slice(cfg.apply_overrides(params, {"train": {"lr": 3e-4}}), "pretrain", "gpt2-tiny") != before

@@ -26,6 +26,19 @@ def test_overrides_merge_mappings_and_name_an_unknown_key():
     assert per_task["finetune"]["per_task"] == {"CB": {"steps": 5}}
 
 
+def test_scalars_snakemake_reads_as_text_get_their_yaml_types():
+    from snakemake.cli import parse_config  # Snakemake's own --config parser (YAML BaseLoader: all text)
+
+    given = parse_config(["train={threads: 2, lr: 0.001, compile: true, checkpoint_every: 7}",
+                          "scans={depth: {architectures: [gpt2], base: nano, values: [1, 3]}}",
+                          "data={corpus_dir: '2024', max_docs: null}"])
+    assert given["train"]["lr"] == "0.001"  # what Snakemake hands over
+    params = cfg.load(REPO / "params.yaml", overrides=given)
+    assert (params["train"]["threads"], params["train"]["lr"], params["train"]["compile"]) == (2, 0.001, True)
+    assert params["scans"]["depth"]["values"] == [1, 3] and params["scans"]["depth"]["architectures"] == ["gpt2"]
+    assert params["data"]["corpus_dir"] == "2024" and params["data"]["max_docs"] is None  # text stays text
+
+
 def test_snakemake_config_narrows_the_grid_and_the_jobs_read_it(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -51,9 +51,9 @@ def test_a_wheel_install_validates_params_outside_the_checkout(tmp_path):
                            str(target), str(wheel)], capture_output=True, text=True, timeout=600)
     assert inst.returncode == 0, inst.stderr[-2000:]
     params = tmp_path / "params.yaml"
-    params.write_text((REPO / "presets" / "smoke.yaml").read_text())
+    params.write_text((REPO / "params.yaml").read_text())
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "presets" / "smoke.yaml").read_text().replace("val_fraction: 0.1", "val_fraction: 2"))
+    bad.write_text((REPO / "params.yaml").read_text().replace("val_fraction: 0.1", "val_fraction: 2"))
     code = ("import sys; from archscale import config; "
             "assert config.__file__.startswith(sys.argv[1]), config.__file__; "
             "print(len(config.runs(config.load(sys.argv[2])))); config.load(sys.argv[3])")

@@ -11,6 +11,8 @@ import argparse
 import copy
 import hashlib
 import json
+import os
+import string
 import subprocess
 import sys
 from functools import lru_cache
@@ -25,31 +27,74 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout, for code_version (gi
 SCHEMA = Path(__file__).resolve().with_name("params.schema.yaml")
 
 
-# params.yaml keys each stage depends on ({arch}/{size} filled per run). The Snakefile passes
-# them as rule params (a change reruns the rule) and dvc.yaml lists the same keys; the DAG parity
-# test checks that the two agree.
+# params.yaml keys each stage depends on: the rerun triggers. The Snakefile passes their values as a
+# rule param (a change reruns the rule's jobs) and the generated dvc.yaml lists the same keys
+# (stage_keys); tests/test_dag_parity.py checks that DVC reads the same values. Placeholders are
+# filled per job: {arch}, {size} (a scan's base size), {objective}, {scan} (depth/width, only for a
+# scan run), {task} (only where the key exists).
 STAGE_PARAMS: dict[str, list[str]] = {
     "prepare_corpus": ["seed", "data.corpus_dir", "data.text_field", "data.hf_corpus", "data.val_fraction",
                        "data.max_docs", "data.shards"],
     "train_tokenizer": ["tokenizer"],
-    "pretrain": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
-    "evaluate_upstream": ["seed", "train", "objectives", "sizes.{size}", "architectures.{arch}"],
-    "finetune": ["seed", "finetune", "sizes.{size}", "architectures.{arch}"],
-    "finetune_from_scratch": ["seed", "finetune", "sizes.{size}", "architectures.{arch}"],
-    "collect": ["grid", "finetune.tasks", "finetune.scratch_tasks"],
+    "pretrain": ["seed", "train", "objectives.{objective}", "sizes.{size}", "scans.{scan}", "architectures.{arch}"],
+    "evaluate_upstream": ["seed", "train", "objectives.{objective}", "sizes.{size}", "scans.{scan}",
+                          "architectures.{arch}"],
+    "finetune": ["seed", "finetune", "finetune.per_task.{task}", "sizes.{size}", "scans.{scan}",
+                 "architectures.{arch}"],
+    "finetune_from_scratch": ["seed", "finetune", "finetune.per_task.{task}", "sizes.{size}", "scans.{scan}",
+                              "architectures.{arch}"],
+    "collect": ["grid", "scans"],
 }
+# Keys that never change a job's result, left out of every stage's triggers: how fast a job runs and
+# how often it checkpoints (the resume tests show a cut run gives the same bytes), and which tasks
+# exist (adding a task adds its jobs; the others keep theirs). finetune.allow_missing only decides
+# whether a task with no data fails its job or records "unavailable"; with the data present the
+# result is the same. finetune.per_task reaches each task's jobs through finetune.per_task.{task}.
+NO_RERUN = ("train.threads", "train.checkpoint_every", "train.keep_checkpoints", "train.compile",
+            "finetune.tasks", "finetune.scratch_tasks", "finetune.allow_missing", "finetune.per_task")
 
 
-def params_slice(params: dict, stage: str, **wildcards) -> dict:
-    """The values of the keys `stage` depends on, keyed by their dotted names."""
-    out = {}
-    for key in STAGE_PARAMS.get(stage, []):
-        key = key.format(**wildcards)
-        node = params
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        out[key] = node
-    return out
+def _get(params: dict, key: str):
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return KeyError
+        node = node[part]
+    return node
+
+
+def stage_keys(params: dict, stage: str, run: str | None = None, task: str | None = None) -> list[str]:
+    """The dotted params keys one job of `stage` depends on (STAGE_PARAMS filled for the job). A key
+    with a NO_RERUN key beneath it is split into its children; a key the params lack is left out
+    (a task with no per_task entry, a run that is not a scan)."""
+    fill = {"task": task}
+    if run:
+        arch, size = split_run(run)
+        shape = all_sizes(params).get(size, {})
+        scan = shape.get("scan", "")
+        base = params["scans"][scan]["base"] if scan else size
+        fill.update(arch=arch, size=base, scan=scan or None,
+                    objective=params["architectures"].get(arch, {}).get("objective"))
+    keys = []
+    for pattern in STAGE_PARAMS.get(stage, []):
+        names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
+        if any(fill.get(name) is None for name in names):
+            continue
+        pending = [pattern.format(**fill)]
+        while pending:
+            key = pending.pop(0)
+            if key in NO_RERUN or _get(params, key) is KeyError:
+                continue
+            if any(v.startswith(key + ".") for v in NO_RERUN) and isinstance(_get(params, key), dict):
+                pending[:0] = [f"{key}.{child}" for child in _get(params, key)]
+            else:
+                keys.append(key)
+    return keys
+
+
+def params_slice(params: dict, stage: str, run: str | None = None, task: str | None = None) -> dict:
+    """The values of the keys one job of `stage` depends on, keyed by their dotted names."""
+    return {key: _get(params, key) for key in stage_keys(params, stage, run, task)}
 
 
 class ConfigError(ValueError):
@@ -138,15 +183,25 @@ def apply_overrides(params: dict, overrides: dict, source: str = "--config") -> 
             if isinstance(value, dict) and isinstance(node[key], dict) and node[key]:
                 merge(node[key], value, [*path, str(key)])
             else:
-                node[key] = copy.deepcopy(value)
+                node[key] = typed(copy.deepcopy(value), node[key])
+
+    def typed(value, current):
+        """Snakemake reads the scalars inside a --config mapping as strings ('2', 'true', 'null'):
+        read them as YAML, unless the key holds text (a string, or a list of strings)."""
+        if isinstance(value, str):
+            return value if isinstance(current, str) else yaml.safe_load(value)
+        if isinstance(value, list):
+            texts = isinstance(current, list) and current and all(isinstance(c, str) for c in current)
+            return [v if texts else typed(v, None) for v in value]
+        if isinstance(value, dict):
+            return {k: typed(v, current.get(k) if isinstance(current, dict) else None) for k, v in value.items()}
+        return value
 
     merge(out, overrides, [])
     return out
 
 
-def load(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
-    """Read a params file, merge `overrides` (a nested mapping: apply_overrides), and validate."""
-    path = Path(path)
+def _read(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
     try:
@@ -155,9 +210,53 @@ def load(path: str | Path = "params.yaml", overrides: dict | None = None) -> dic
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return params
+
+
+def layers(path: str | Path) -> list[tuple[Path, dict]]:
+    """The files a params file is made of, base first: a preset names the file it changes with
+    `extends: <path>` (relative to the preset) and holds only the keys it changes."""
+    chain: list[tuple[Path, dict]] = []
+    path = Path(path)
+    while True:
+        if any(path.resolve() == seen.resolve() for seen, _ in chain):
+            raise ConfigError(f"{path}: `extends` loops back to a file already read")
+        params = _read(path)
+        chain.append((path, params))
+        if "extends" not in params:
+            return chain[::-1]
+        parent = params["extends"]
+        if not isinstance(parent, str):
+            raise ConfigError(f"{path}: extends: expected the path of a params file, got {parent!r}")
+        path = Path(os.path.normpath(path.parent / parent))
+
+
+def merge_layers(chain: list[tuple[Path, dict]]) -> dict:
+    """Base first, each overlay merged in: a mapping merges key by key into a mapping (new keys
+    allowed: the schema judges the result), any other value (a list included) replaces."""
+
+    def merge(node: dict, update: dict) -> None:
+        for key, value in update.items():
+            if isinstance(value, dict) and isinstance(node.get(key), dict):
+                merge(node[key], value)
+            else:
+                node[key] = copy.deepcopy(value)
+
+    out: dict = {}
+    for _, params in chain:
+        merge(out, {k: v for k, v in params.items() if k != "extends"})
+    return out
+
+
+def load(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
+    """Read a params file (with the files it `extends`), merge `overrides` (a nested mapping:
+    apply_overrides), and validate."""
+    chain = layers(path)
+    params = merge_layers(chain)
+    source = " over ".join(str(p) for p, _ in chain[::-1])
     if overrides:
-        params = apply_overrides(params, overrides, f"{path} overridden by --config")
-    return validate(params, str(path))
+        params = apply_overrides(params, overrides, f"{source} overridden by --config")
+    return validate(params, source)
 
 
 def write_resolved(params: dict, folder: str | Path = ".snakemake/archscale") -> str:

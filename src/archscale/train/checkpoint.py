@@ -12,12 +12,13 @@ import json
 import shutil
 from pathlib import Path
 
+from archscale.config import NO_RERUN
 from archscale.io import read_json, sha256_file, write_json
 
 MANIFEST = "CHECKSUMS.json"
 OWNER = "RUN.json"  # the configuration the checkpoints of a folder belong to
 VOLATILE = ("threads", "code_version")  # keys that do not change what a step computes...
-VOLATILE_TRAIN = ("threads", "checkpoint_every", "keep_checkpoints", "compile")  # ...nor these of `train`
+VOLATILE_TRAIN = tuple(k.removeprefix("train.") for k in NO_RERUN if k.startswith("train."))  # ...nor these of train
 
 
 def fingerprint(run_config: dict) -> str:
