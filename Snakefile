@@ -1,5 +1,5 @@
 # archscale: raw corpus -> tokenizer -> shards -> pretraining runs -> upstream eval -> summary
-# -> fits -> figures + tables -> paper PDF. This file only wires; every step is an `archscale`
+# -> fits -> figures and tables -> paper PDF. This file only wires; every step is an `archscale`
 # CLI stage (src/archscale/). The grid comes from params.yaml (or the file given with
 # --configfile; `--config` overrides its keys), validated against workflow/schemas/params.schema.yaml
 # before any job starts.
@@ -14,10 +14,14 @@ from archscale import config as cfg  # noqa: E402
 from archscale.data.corpus import corpus_files, hub_usable, missing_data_message, shard_ranges  # noqa: E402
 from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
+from archscale.analysis.cli import FITS  # noqa: E402
+from archscale.dvcyaml import render as render_dvc_yaml  # noqa: E402
+from archscale.figures.cli import FIGURES as FIGURE_NAMES  # noqa: E402
 from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 
 _given = workflow.config_settings.configfiles
-PARAMS_FILE = os.path.relpath(_given[-1]) if _given else "params.yaml"
+PARAMS_SOURCE = os.path.relpath(_given[-1]) if _given else "params.yaml"
+PARAMS_FILE = PARAMS_SOURCE
 # `--config 'grid={sizes: [nano]}'` overrides keys of that file (cfg.apply_overrides; an unknown key
 # stops the workflow); the jobs then read the resolved params from .snakemake/archscale/.
 _overrides = dict(workflow.config_settings.config or {})
@@ -27,7 +31,18 @@ except cfg.ConfigError as exc:
     raise WorkflowError(f"invalid params: {exc}")
 if _overrides:
     PARAMS_FILE = cfg.write_resolved(PARAMS)
+# The jobs' shell commands read the params file as "$ARCHSCALE_PARAMS" (set here, in every process
+# that runs this file, Slurm job steps included): a shell variable, not a rule param, so a --config
+# run, whose file is another, reruns only the jobs whose params slice it changes.
+os.environ["ARCHSCALE_PARAMS"] = PARAMS_FILE
+
+
+envvars:
+    "ARCHSCALE_PARAMS",
+
+
 RUNS = cfg.runs(PARAMS)
+
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible PDF/figure metadata
 
 
@@ -54,19 +69,18 @@ onsuccess:
     # params and outs, without rerunning), so `dvc status` / `dvc repro` agree with Snakemake.
     # --no-relink: DVC would otherwise rewrite outputs from its cache with new dates, in no DAG order.
     # Skipped inside a DVC stage (DVC_STAGE: `dvc repro` locks the repo and writes the lock itself),
-    # with another params file than DVC's params.yaml, or with ARCHSCALE_DVC_COMMIT=0.
+    # when dvc.yaml was written for other params (or --config overrides them), or with ARCHSCALE_DVC_COMMIT=0.
     if (
         Path(".dvc").is_dir()
-        and Path("dvc.yaml").is_file()
         and "DVC_STAGE" not in os.environ
-        and PARAMS_FILE == "params.yaml"
         and os.environ.get("ARCHSCALE_DVC_COMMIT", "1") != "0"
+        and dvc_yaml_current()
     ):
         done = subprocess.run(
             ["dvc", "commit", "--force", "--no-relink", "--quiet"], capture_output=True, text=True
         )
         if done.returncode != 0:
             print(
-                "dvc.lock not updated (run `dvc commit --force` once every output exists):\n" + done.stderr[-2000:],
+                f"dvc.lock not updated (run `dvc commit --force` once every output exists):\n{done.stderr[-2000:]}",
                 file=sys.stderr,
             )

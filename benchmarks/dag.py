@@ -1,6 +1,6 @@
 """DAG scale: wall time of `snakemake -n` and of `dvc status` on the paper preset's full grid
 (every architecture x every size x every task), in a scratch git+DVC copy of the workflow with
-presets/paper.yaml as params.yaml (DVC reads only params.yaml).
+presets/paper.yaml merged over the base as params.yaml and dvc.yaml generated for it (one stage per job).
 
     python benchmarks/dag.py [--preset presets/paper.yaml] [--reps 3] [--profile] [--quick]
 
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             dvc_cpu.append(cpu)
             stages = len(re.findall(r"^\S.*:$", out, re.M))
             print(f"snakemake -n {smk[-1]:.1f} s, dvc status {dvc[-1]:.1f} s", file=sys.stderr, flush=True)
-    body = (f"`{args.preset}` as params.yaml in a scratch git+DVC workspace, no outputs yet (the whole grid is "
+    body = (f"`{args.preset}` merged over params.yaml, `dvc.yaml` generated for it (one stage per job), in a scratch "
+            f"git+DVC workspace, no outputs yet (the whole grid is "
             f"planned), median of {args.reps}, alternating. Target: each < 15 s.\n\n")
     body += md_table(["command", "jobs / stages", "wall s (median)", "min", "max", "CPU s (median; ~ wall when idle)"],
                      [["snakemake -n", jobs, median(smk), min(smk), max(smk), median(smk_cpu)],

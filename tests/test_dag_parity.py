@@ -1,83 +1,148 @@
-"""Snakemake and DVC describe the same DAG: same stages, same outputs, same params keys.
+"""Snakemake and the generated dvc.yaml describe the same DAG, for every preset: same jobs, same
+outputs, same inputs, and DVC reads the same params values the Snakefile passes to each job.
 
-Snakemake's side is its planned job list (`--detailed-summary -F`: every output file with its
-rule and log); DVC's side is its parsed stage index. Every Snakemake output and log must lie in
-exactly one DVC stage of the same rule, every DVC stage must own some output, and each stage's
-params keys must be the ones the Snakefile passes to the rule (archscale.config.STAGE_PARAMS).
+Snakemake's side is its planned job list (a forced dry run prints every job's rule, inputs,
+outputs, log and benchmark), built from the preset overlay as a user runs it (`--configfile presets/X.yaml`);
+DVC's side is its parsed stage index of `archscale dvc-yaml --params presets/X.yaml`, the values
+of each stage's params read by DVC from the files it names (the overlay for what it sets, the base
+params.yaml for the rest).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import fnmatch
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
-import yaml
-from workspace import make_workspace
+from workspace import REPO, make_workspace
 
 from archscale import config as cfg
+from archscale.dvcyaml import main as dvc_yaml_main
+from archscale.dvcyaml import render
 
-PRESETS = ["presets/smoke.yaml", "params.yaml"]
-# A DVC stage that owns a data folder runs a scatter rule and its gather (dvc.yaml cannot count shards).
-STAGE_RULES = {"prepare_corpus": {"prepare_corpus", "index_corpus"}, "tokenize": {"tokenize", "index_shards"}}
+PRESETS = ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml"]
+# a third preset, as a user would write one: the smoke preset cut into 3 data shards
+SHARDED = "extends: smoke.yaml\ndata: {shards: 3, max_docs: null}\n"
 
 
-def snakemake_jobs(ws) -> dict[str, str]:
-    """output or log path -> rule name, for every job of the full DAG."""
-    proc = subprocess.run(["snakemake", "--cores", "1", "--detailed-summary", "-F"], cwd=ws, capture_output=True,
-                          text=True, timeout=300)
+def snakemake_jobs(ws: Path, configfile: str) -> list[dict]:
+    """Every job of the full DAG as a forced dry run prints it: rule, input, output, log, benchmark."""
+    proc = subprocess.run(["snakemake", "--cores", "1", "-n", "-F", "--configfile", configfile],
+                          cwd=ws, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = csv.DictReader(io.StringIO(proc.stdout[proc.stdout.index("output_file"):]), delimiter="\t")
-    paths = {}
-    for row in rows:
-        paths[row["output_file"]] = row["rule"]
-        for log in filter(lambda p: p not in {"", "-"}, (row["log-file(s)"] or "").split(",")):
-            paths[log] = row["rule"]
-    return paths
+    jobs, job = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        head = re.match(r"^(?:local)?rule (\w+):$", line)
+        field = re.match(r"^    (input|output|log|benchmark): (.*)$", line)
+        if head:
+            job = {"rule": head.group(1), "local": line.startswith("local"), "input": [], "output": [], "log": [],
+                   "benchmark": []}
+            jobs.append(job)
+        elif field and job is not None:
+            job[field.group(1)] = field.group(2).split(", ")
+    return [j for j in jobs if j["rule"] != "all"]
 
 
-def dvc_stages(ws):
+def flat(key: str, value) -> dict:
+    if isinstance(value, dict) and value:
+        return {k: v for child, sub in value.items() for k, v in flat(f"{key}.{child}", sub).items()}
+    return {key: value}
+
+
+def dvc_stages(ws: Path) -> dict[str, dict]:
+    """DVC's parsed stages: outs, deps, and the value of each params key, read by DVC's own reader
+    from the file the stage names (once per file: DVC would parse it again for every stage)."""
+    from dvc.dependency.param import read_param_file
     from dvc.repo import Repo
 
-    out = {}
+    out, files = {}, {}
     with Repo(str(ws)) as repo:
         for stage in repo.index.stages:
-            base, _, item = stage.name.partition("@")
-            rule = f"draw_{item}" if base == "draw" else base
-            params = sorted(k for d in stage.deps if d.__class__.__name__ == "ParamsDependency" for k in d.params)
-            out[stage.name] = {"rule": rule, "item": item, "outs": [str(o.def_path) for o in stage.outs],
-                               "params": params}
+            values, deps = {}, []
+            for dep in stage.deps:
+                if dep.__class__.__name__ != "ParamsDependency":
+                    deps.append(str(dep.def_path))
+                    continue
+                if dep.fs_path not in files:
+                    files[dep.fs_path] = read_param_file(repo.fs, dep.fs_path, None, flatten=False)
+                for key in dep.params:
+                    node = files[dep.fs_path]
+                    for part in key.split("."):
+                        node = node[part]
+                    values.update(flat(key, node))
+            out[stage.name] = {"outs": [str(o.def_path) for o in stage.outs], "deps": deps, "params": values}
     return out
 
 
-@pytest.mark.parametrize("preset, shards", [(p, None) for p in PRESETS] + [("presets/smoke.yaml", 3)])
-def test_snakemake_and_dvc_dags_agree(tmp_path, preset, shards):
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@pytest.mark.parametrize("preset", PRESETS + ["presets/sharded.yaml"])
+def test_snakemake_and_generated_dvc_yaml_agree(tmp_path, preset):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i in range(3):
-        (corpus / f"doc{i}.txt").write_text(f"document {i}\n")
-    ws = make_workspace(tmp_path / "ws", preset=preset, corpus=corpus)
-    if shards:  # every prepare/tokenize shard job's files must fall in the data stages too
-        params = yaml.safe_load((ws / "params.yaml").read_text())
-        params["data"].update(shards=shards, max_docs=None)
-        (ws / "params.yaml").write_text(yaml.safe_dump(params))
+        (corpus / f"doc{i}.txt").write_text(f"document {i}\n" * (i + 1))
+    ws = make_workspace(tmp_path / "ws", corpus=corpus)
+    (ws / "presets" / "sharded.yaml").write_text(SHARDED)
+    assert dvc_yaml_main(["--params", str(ws / preset), "--out", str(ws / "dvc.yaml")]) == 0
     subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=ws, check=True)
-    jobs, stages = snakemake_jobs(ws), dvc_stages(ws)
+    jobs, stages = snakemake_jobs(ws, preset), dvc_stages(ws)
+    params = cfg.load(ws / preset)
     owned = {name: [] for name in stages}
-    for path, rule in jobs.items():
-        holders = [n for n, s in stages.items() if any(path == o or path.startswith(o + "/") for o in s["outs"])]
-        assert len(holders) == 1, f"{path} (rule {rule}) is owned by {holders or 'no DVC stage'}"
-        stage_rule = stages[holders[0]]["rule"]
-        assert rule in STAGE_RULES.get(stage_rule, {stage_rule}), (
-            f"{path}: Snakemake rule {rule}, DVC stage {holders[0]}")
-        owned[holders[0]].append(path)
-    assert not [n for n, paths in owned.items() if not paths], "DVC stages with no Snakemake job"
-    if shards:
-        assert {f"data/shards/train-{k:05d}.bin" for k in range(shards)} <= set(jobs)
-    params = cfg.load(ws / "params.yaml")
-    assert sorted({s["item"] for n, s in stages.items() if n.startswith("pretrain@")}) == sorted(cfg.runs(params))
-    for name, stage in stages.items():
-        arch, size = (stage["item"].split("-") + [""])[:2]
-        expected = sorted(k.format(arch=arch, size=size) for k in cfg.STAGE_PARAMS.get(stage["rule"], []))
-        assert stage["params"] == expected, f"{name}: DVC params {stage['params']} != Snakefile {expected}"
+    for job in jobs:
+        written = job["output"] + job["log"] + job["benchmark"]
+        holders = {n for path in written for n, s in stages.items() if any(under(path, o) for o in s["outs"])}
+        assert len(holders) == 1, f"{written} (rule {job['rule']}) are owned by {holders or 'no DVC stage'}"
+        name = holders.pop()
+        rule, *wildcards = name.split(".")
+        assert rule == job["rule"], f"Snakemake rule {job['rule']}, DVC stage {name}"
+        assert not owned[name], f"DVC stage {name} owns the files of two Snakemake jobs"
+        stage = stages[name]
+        owned[name] = written
+        # what DVC tracks beyond the job's declared files: the checkpoints (resume) only
+        extra = [o for o in stage["outs"] if o not in written and not o.endswith("/ckpt")]
+        assert not extra, f"{name}: DVC outputs no Snakemake job declares: {extra}"
+        missing = [p for p in written if not any(under(p, o) for o in stage["outs"])]
+        assert not missing, f"{name}: Snakemake writes {missing}, which DVC does not track"
+        # every Snakemake input is a DVC dep (or lies in one: the raw corpus folder, paper/texmf)
+        for inp in job["input"]:
+            assert any(under(inp, d) for d in stage["deps"]), f"{name}: input {inp} is not a DVC dep"
+        # every DVC dep holds a Snakemake input, but code, the SuperGLUE folder (read inside the job)
+        # and the corpus folder (a shard's byte range follows the size of every file before it)
+        for dep in stage["deps"]:
+            if dep.startswith("src/") or dep in {params["data"]["superglue_dir"], params["data"]["corpus_dir"]}:
+                continue
+            assert any(under(inp, dep) for inp in job["input"]), f"{name}: DVC dep {dep} is no Snakemake input"
+        # DVC reads, from the files it names, the values the Snakefile passes to this job
+        run = wildcards[0] if rule in {"pretrain", "evaluate_upstream", "finetune", "finetune_from_scratch"} else None
+        task = wildcards[1] if len(wildcards) > 1 else None
+        expected = {k: v for key, value in cfg.params_slice(params, rule, run, task).items()
+                    for k, v in flat(key, value).items()}
+        assert stage["params"] == expected, f"{name}: DVC reads {stage['params']}, Snakemake passes {expected}"
+    assert not [n for n, written in owned.items() if not written], "DVC stages with no Snakemake job"
+    assert sorted(n.split(".", 1)[1] for n in stages if n.startswith("pretrain.")) == sorted(cfg.runs(params))
+    if "paper" in preset:  # the scans are in DVC's DAG too
+        assert "pretrain.transformer-base_l16" in stages and "pretrain.transformer-base_d1536" in stages
+    # the local rules (run on the submitting host) are the ones the Slurm smoke check lets run there
+    allowed = re.search(r"--local-rules '([^']+)'", (REPO / ".ci" / "slurm-smoke.sh").read_text()).group(1).split(",")
+    local = {job["rule"] for job in jobs if job["local"]}
+    assert local and all(any(fnmatch.fnmatchcase(rule, a) for a in allowed) for rule in local), (local, allowed)
+    assert {j["rule"] for j in jobs if j["rule"].startswith("draw_")} <= local
+    if "sharded" in preset:
+        assert {f"tokenize.{k:05d}" for k in range(3)} <= set(stages)
+
+
+def test_committed_dvc_yaml_is_current_and_a_stale_one_fails_the_check(tmp_path, capsys):
+    assert (REPO / "dvc.yaml").read_text() == render("params.yaml", root=str(REPO)), (
+        "dvc.yaml is stale: run `archscale dvc-yaml` and commit it")
+    ws = make_workspace(tmp_path / "ws")
+    assert dvc_yaml_main(["--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml"), "--check"]) == 0
+    text = (ws / "params.yaml").read_text()
+    (ws / "params.yaml").write_text(text.replace("sizes: [nano, micro, mini]", "sizes: [nano, micro]"))
+    assert dvc_yaml_main(["--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml"), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "-  pretrain.transformer-mini:" in err and "is stale" in err

@@ -14,7 +14,7 @@ WORKFLOW_FILES = ["Snakefile", "dvc.yaml", "params.yaml", "presets", "workflow",
 
 def make_workspace(dest: Path, preset: str | None = None, corpus: Path | None = None,
                    superglue: Path | None = None) -> Path:
-    """Copy the workflow files into `dest`; `preset` replaces params.yaml (the DVC way to pick one)."""
+    """Copy the workflow files into `dest`; `preset`, resolved over the base, replaces params.yaml."""
     for name in WORKFLOW_FILES:
         src, dst = REPO / name, dest / name
         if not src.exists() and not src.is_symlink():
@@ -26,8 +26,16 @@ def make_workspace(dest: Path, preset: str | None = None, corpus: Path | None = 
             shutil.copytree(src, dst)
         else:
             shutil.copy2(src, dst)
-    if preset:
-        shutil.copy2(REPO / preset, dest / "params.yaml")
+    if preset:  # the preset merged over the base (cfg.load), written out whole as params.yaml
+        import yaml
+
+        from archscale import config as cfg
+
+        (dest / "params.yaml").write_text(yaml.safe_dump(cfg.load(REPO / preset), sort_keys=False))
+    if (dest / "dvc.yaml").exists():  # dvc.yaml for the workspace's params.yaml, as `archscale dvc-yaml` writes it
+        from archscale.dvcyaml import render
+
+        (dest / "dvc.yaml").write_text(render("params.yaml", root=str(dest)))
     raw = dest / "data" / "raw"
     raw.mkdir(parents=True)
     if corpus:

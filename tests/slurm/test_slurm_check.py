@@ -110,6 +110,21 @@ def test_a_run_without_slurm_fails_the_check(tmp_path: Path) -> None:
     assert main(["--workdir", str(tmp_path)]) == 1
 
 
+def test_only_declared_local_rules_may_run_outside_slurm(tmp_path: Path) -> None:
+    """collect run as a local rule with a log: a failure unless --local-rules names it."""
+    local = MAIN_LOG.replace("rule collect:", "localrule collect:").replace(
+        "    output: results/summary.csv\n", "    output: results/summary.csv\n    log: logs/collect.log\n").replace(
+        "Job 2 has been submitted with SLURM jobid 9 (log: /w/.snakemake/slurm_logs/rule_collect/9.log).\n", "")
+    write(tmp_path / "logs/prepare_corpus.log", "SLURM_JOB_ID=3\n")
+    write(tmp_path / "results/runs/a-x/train.log", "SLURM_JOB_ID=8\n")
+    write(tmp_path / "results/runs/a-x/deepspeed.log", "SLURM_JOB_ID=8\n")
+    write(tmp_path / "logs/collect.log", "SLURM_JOB_ID=none\n")
+    jobs = parse_main_log(local)
+    assert check(jobs, tmp_path) == ["job 2 (rule collect) is a local rule with a log: it ran outside Slurm"]
+    assert check(jobs, tmp_path, local_rules=("fit_law", "coll*")) == []
+    assert check(jobs, tmp_path, local_rules=("draw_*",)) != []
+
+
 def cluster_up() -> bool:
     return shutil.which("scontrol") is not None and subprocess.run(
         ["scontrol", "ping"], capture_output=True, timeout=30).returncode == 0

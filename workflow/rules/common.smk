@@ -3,6 +3,22 @@
 import functools
 import json
 
+
+def dvc_yaml_current():
+    """Whether dvc.yaml is what `archscale dvc-yaml --params PARAMS_SOURCE` writes (no --config given)."""
+    return (
+        not _overrides and Path("dvc.yaml").is_file() and Path("dvc.yaml").read_text() == render_dvc_yaml(PARAMS_SOURCE)
+    )
+
+
+# Inside a DVC stage (`dvc repro` runs each job through Snakemake), a dvc.yaml written for other
+# jobs (a grid or task list changed since) would build a DAG DVC does not know: stop, saying so.
+if "DVC_STAGE" in os.environ and workflow.is_main_process and not dvc_yaml_current():
+    raise WorkflowError(
+        f"dvc.yaml is stale for {PARAMS_SOURCE} (grid, scans, shards or tasks changed since it was written): "
+        f"run `archscale dvc-yaml --params {PARAMS_SOURCE}`, then `dvc repro` again"
+    )
+
 SHARDS = [f"{k:05d}" for k in range(PARAMS["data"]["shards"])]
 
 
@@ -52,18 +68,15 @@ def check_epochs_now():
 check_epochs_now()
 
 
-def get_run_config(wildcards):
-    """The resolved config of one run, as a rule param (a change reruns the run)."""
-    return json.dumps(cfg.resolve_run(PARAMS, wildcards.run), sort_keys=True)
-
-
 def get_params_slice(stage):
-    """Input function: the params keys `stage` depends on (cfg.STAGE_PARAMS), as one JSON string."""
+    """Input function: the values of the params keys one job of `stage` depends on (cfg.stage_keys),
+    as one JSON string: a rule param, so a change reruns exactly the jobs that read the key."""
 
     def get(wildcards):
-        run = getattr(wildcards, "run", None)
-        arch, size = cfg.split_run(run) if run else (None, None)
-        return json.dumps(cfg.params_slice(PARAMS, stage, arch=arch, size=size), sort_keys=True)
+        return json.dumps(
+            cfg.params_slice(PARAMS, stage, run=getattr(wildcards, "run", None), task=getattr(wildcards, "task", None)),
+            sort_keys=True,
+        )
 
     return get
 
@@ -94,3 +107,45 @@ def get_tex_engine(wildcards):
         print(f"archscale: the paper will be built with {engine.describe()}", file=sys.stderr)
         get_tex_engine.said = True
     return []
+
+
+# fine-tuning tasks (finetune.smk) and the scratch ones
+FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
+SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])
+
+
+# `snakemake --report report.html` (Snakemake's HTML report, described by workflow/report/workflow.rst):
+# report() marks outputs for it, with a caption (workflow/report/, relative to this file) and a
+# category; it adds no job and no output (dvc.yaml mirrors the DAG). What a preset has no runs for
+# is left out of the report: its rule still runs and draws a placeholder ("no depth-scan runs"),
+# so the DAG is the same for every preset, and the paper leaves the same sections out
+# (\HasDepthScan etc. in paper/generated/macros.tex).
+SCAN_KINDS = {cfg.resolve_run(PARAMS, run)["scan"] for run in RUNS} - {""}  # "depth", "width"
+IN_REPORT = {
+    "depth_scan": "depth" in SCAN_KINDS,
+    "width_scan": "width" in SCAN_KINDS,
+    "downstream_scaling": bool(FT_TASKS),
+    "table3_transfer": bool(SCRATCH_TASKS),
+}
+REPORT_DIR = "../report"
+
+
+def reported(path, caption, category, subcategory=None, labels=None, item=None):
+    """`path` marked for the HTML report, unless `item` is one this preset has no runs for."""
+    if not IN_REPORT.get(item, True):
+        return path
+    return report(path, caption=f"{REPORT_DIR}/{caption}", category=category, subcategory=subcategory, labels=labels)
+
+
+def get_fit_files(wildcards=None):
+    return [f"results/fits/{name}.json" for name in FIT_LAWS]
+
+
+def get_curves(wildcards=None):
+    return [f"results/runs/{run}/curve.csv" for run in RUNS]
+
+
+def get_run_configs(wildcards=None):
+    """Each run's config.json: L(C), approach 3 and the prediction check read train.warmup_frac from
+    it to leave the warm-up's eval points out."""
+    return [f"results/runs/{run}/config.json" for run in RUNS]

@@ -16,7 +16,7 @@ rule prepare_corpus:
     params:
         params_slice=get_params_slice("prepare_corpus"),
     shell:
-        "archscale prepare_corpus --params {PARAMS_FILE} --shard {wildcards.shard} --out data/prepared --log {log}"
+        'archscale prepare_corpus --params "$ARCHSCALE_PARAMS" --shard {wildcards.shard} --out data/prepared --log {log}'
 
 
 rule index_corpus:
@@ -29,7 +29,7 @@ rule index_corpus:
     benchmark:
         "data/prepared/index_corpus.benchmark.tsv"
     shell:
-        "archscale index_corpus --params {PARAMS_FILE} --out data/prepared --log {log}"
+        'archscale index_corpus --params "$ARCHSCALE_PARAMS" --out data/prepared --log {log}'
 
 
 rule train_tokenizer:
@@ -45,7 +45,7 @@ rule train_tokenizer:
     params:
         params_slice=get_params_slice("train_tokenizer"),
     shell:
-        "archscale train_tokenizer --params {PARAMS_FILE} --prepared data/prepared --out {output} --log {log}"
+        'archscale train_tokenizer --params "$ARCHSCALE_PARAMS" --prepared data/prepared --out {output} --log {log}'
 
 
 rule tokenize:
@@ -79,4 +79,4 @@ rule index_shards:
     benchmark:
         "data/shards/index_shards.benchmark.tsv"
     shell:
-        "archscale index_shards --params {PARAMS_FILE} --out data/shards --log {log}"
+        'archscale index_shards --params "$ARCHSCALE_PARAMS" --out data/shards --log {log}'

@@ -3,9 +3,6 @@
 # cannot be had fails its job, unless finetune.allow_missing lists it, which yields an
 # "unavailable" record that shows in the table and marks the downstream average partial.
 
-FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
-SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])
-
 
 rule finetune:
     input:
@@ -22,9 +19,8 @@ rule finetune:
     threads: get_threads
     params:
         params_slice=get_params_slice("finetune"),
-        run_config=get_run_config,
     shell:
-        "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task}"
+        'archscale finetune --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --task {wildcards.task}'
         " --runs-dir results/runs --out-root results/finetune --threads {threads} --log {log}"
 
 
@@ -45,7 +41,6 @@ rule finetune_from_scratch:
     threads: get_threads
     params:
         params_slice=get_params_slice("finetune_from_scratch"),
-        run_config=get_run_config,
     shell:
-        "archscale finetune --params {PARAMS_FILE} --run {wildcards.run} --task {wildcards.task} --from-scratch"
+        'archscale finetune --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --task {wildcards.task} --from-scratch'
         " --runs-dir results/runs --out-root results/finetune_scratch --threads {threads} --log {log}"

@@ -32,9 +32,8 @@ rule pretrain:
         runtime=get_pretrain_runtime,
     params:
         params_slice=get_params_slice("pretrain"),
-        run_config=get_run_config,
     shell:
-        "archscale pretrain --params {PARAMS_FILE} --run {wildcards.run} --shards data/shards"
+        'archscale pretrain --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --shards data/shards'
         " --tokenizer {input.tokenizer} --out results/runs/{wildcards.run} --threads {threads} --log {log}"
         " --nproc-per-node {resources.nproc_per_node} --nnodes {resources.tasks}"
 

@@ -1,63 +1,18 @@
 # summary.csv -> fits (JSON) -> figures (one rule each) + tables -> paper PDF.
 
-# fit file (results/fits/<name>.json) -> `archscale fit` options (law and bootstrap size)
-FIT_LAWS = {
-    "slopes": "--law slopes",
-    "lc_frontier": "--law lc --n-boot 1000",
-    "approach3": "--law approach3 --points curves --n-boot 200",
-    "pareto": "--law pareto",
-    "prediction": "--law prediction",
-}
-# figures (figures/<name>.pdf/.png), one rule and one script (archscale.figures.<name>) each
-FIGURES = [
-    "upstream_vs_flops",
-    "pareto",
-    "scaling_per_arch",
-    "downstream_scaling",
-    "depth_scan",
-    "width_scan",
-    "lc_frontier",
-    "learning_curves",
-    "fit_residuals",
-    "prediction_check",
-]
+# The lists live in the package, read by this file and by the generated dvc.yaml alike.
+FIT_LAWS = FITS  # fit file (results/fits/<name>.json) -> `archscale fit` options (archscale.analysis.cli)
+FIGURES = list(FIGURE_NAMES)  # figures/<name>.pdf/.png, one rule and one script each (archscale.figures.cli)
 TABLES = list(TABLE_OUTPUTS)  # every file `archscale tables` writes
 
-# `snakemake --report report.html` (Snakemake's HTML report, described by workflow/report/workflow.rst):
-# report() marks outputs for it, with a caption (workflow/report/, relative to this file) and a
-# category; it adds no job and no output (dvc.yaml mirrors the DAG). What a preset has no runs for
-# is left out of the report: its rule still runs and draws a placeholder ("no depth-scan runs"),
-# so the DAG is the same for every preset, and the paper leaves the same sections out
-# (\HasDepthScan etc. in paper/generated/macros.tex).
-SCAN_KINDS = {cfg.resolve_run(PARAMS, run)["scan"] for run in RUNS} - {""}  # "depth", "width"
-IN_REPORT = {
-    "depth_scan": "depth" in SCAN_KINDS,
-    "width_scan": "width" in SCAN_KINDS,
-    "downstream_scaling": bool(FT_TASKS),
-    "table3_transfer": bool(SCRATCH_TASKS),
-}
-REPORT_DIR = "../report"
 
-
-def reported(path, caption, category, subcategory=None, labels=None, item=None):
-    """`path` marked for the HTML report, unless `item` is one this preset has no runs for."""
-    if not IN_REPORT.get(item, True):
-        return path
-    return report(path, caption=f"{REPORT_DIR}/{caption}", category=category, subcategory=subcategory, labels=labels)
-
-
-def get_fit_files(wildcards=None):
-    return [f"results/fits/{name}.json" for name in FIT_LAWS]
-
-
-def get_curves(wildcards=None):
-    return [f"results/runs/{run}/curve.csv" for run in RUNS]
-
-
-def get_run_configs(wildcards=None):
-    """Each run's config.json: L(C), approach 3 and the prediction check read train.warmup_frac from
-    it to leave the warm-up's eval points out."""
-    return [f"results/runs/{run}/config.json" for run in RUNS]
+# Small jobs that read a few files and take seconds run on the submitting host, not through the
+# cluster queue (a Slurm job costs its queue wait and its start-up); the draw_* rules say so below.
+localrules:
+    collect,
+    fit_law,
+    render_tables,
+    build_paper,
 
 
 rule collect:
@@ -76,7 +31,7 @@ rule collect:
     params:
         params_slice=get_params_slice("collect"),
     shell:
-        "archscale collect --params {PARAMS_FILE} --out {output.summary} --throughput {output.throughput} --log {log}"
+        'archscale collect --params "$ARCHSCALE_PARAMS" --out {output.summary} --throughput {output.throughput} --log {log}'
 
 
 rule fit_law:
@@ -114,6 +69,7 @@ for _figure in FIGURES:
             f"results/logs/draw_{_figure}.log",
         benchmark:
             f"results/logs/draw_{_figure}.benchmark.tsv"
+        localrule: True
         params:
             figure=_figure,
         shell:

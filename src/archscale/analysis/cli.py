@@ -15,6 +15,15 @@ from typing import Any
 from archscale.analysis.table import TableError, dumps, read_csv, require_columns, write_atomic
 
 LAWS = ("slopes", "lc", "approach3", "pareto", "prediction")
+# The fits the workflow makes, one job each: results/fits/<name>.json <- `archscale fit <options>`
+# (workflow/rules/report.smk and the generated dvc.yaml both read this list).
+FITS: dict[str, str] = {
+    "slopes": "--law slopes",
+    "lc_frontier": "--law lc --n-boot 1000",
+    "approach3": "--law approach3 --points curves --n-boot 200",
+    "pareto": "--law pareto",
+    "prediction": "--law prediction",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

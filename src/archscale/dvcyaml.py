@@ -1,0 +1,230 @@
+"""`archscale dvc-yaml`: write dvc.yaml from the workflow, one DVC stage per Snakemake job.
+
+DVC is the second front door to the same DAG: each stage runs its job through Snakemake
+(`snakemake --allowed-rules <rule> -- <target>`), so commands, logs and benchmarks are defined once,
+in workflow/rules/. What the stages hold comes from the package, as the Snakefile's does: the runs
+(config.runs, scans included), the shards, tasks, fits (analysis.cli.FITS), figures
+(figures.cli.FIGURES) and tables (tables.OUTPUTS), and each job's params keys
+(config.stage_keys: a key a preset overlay sets is read from the overlay, any other from the file
+it extends). tests/test_dag_parity.py builds Snakemake's job list for every preset and checks this
+file against it: outputs, inputs and params values.
+
+    archscale dvc-yaml                              # dvc.yaml for params.yaml (committed)
+    archscale dvc-yaml --params presets/smoke.yaml  # DVC on a preset: regenerate, then dvc repro
+    archscale dvc-yaml --check                      # exit 1 when dvc.yaml is not what this writes
+
+Keys that add or remove jobs (grid, scans, data.shards, finetune.tasks) need the file written
+again; `dvc exp run -S key=value` works for every other key. Code deps are DVC's only (Snakemake
+does not rerun on a code edit): the package folders each stage imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from archscale import config as cfg
+
+SMK = "snakemake --cores all --quiet rules"
+PKG = "src/archscale"
+# the package code each stage runs (DVC reruns the stage when it changes)
+CODE = {
+    "prepare_corpus": [f"{PKG}/data/corpus.py"],
+    "index_corpus": [f"{PKG}/data/corpus.py"],
+    "train_tokenizer": [f"{PKG}/data/tokenizer.py"],
+    "tokenize": [f"{PKG}/data/shards.py"],
+    "index_shards": [f"{PKG}/data/shards.py", f"{PKG}/data/epochs.py"],
+    "pretrain": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
+    "evaluate_upstream": [f"{PKG}/eval/upstream.py", f"{PKG}/models", f"{PKG}/data/objectives.py"],
+    "finetune": [f"{PKG}/eval", f"{PKG}/models"],
+    "collect": [f"{PKG}/collect.py"],
+    "fit_law": [f"{PKG}/analysis"],
+    "draw": [f"{PKG}/figures"],
+    "render_tables": [f"{PKG}/tables.py", f"{PKG}/analysis"],
+    "build_paper": [f"{PKG}/paper.py"],
+}
+
+
+def _logs(stem: str) -> list[str]:
+    return [f"{stem}.log", f"{stem}.benchmark.tsv"]
+
+
+def jobs(params: dict) -> list[dict]:
+    """Every job of the workflow for `params`, in DAG order: name, rule, target, deps, outs (plus
+    metrics and plots where DVC shows them) and the params keys (config.stage_keys)."""
+    from archscale.analysis.cli import FITS
+    from archscale.figures.cli import FIGURES
+    from archscale.tables import OUTPUTS as TABLES
+
+    shards = [f"{k:05d}" for k in range(params["data"]["shards"])]
+    runs = cfg.runs(params)
+    tasks = params["finetune"].get("tasks", [])
+    scratch = params["finetune"].get("scratch_tasks", [])
+    out: list[dict] = []
+
+    def add(name, rule, target, deps, outs, code=None, keys=None, **extra):
+        out.append({"name": name, "rule": rule, "target": target, "deps": deps + CODE[code or rule], "outs": outs,
+                    "keys": keys or [], **extra})
+
+    prep = "data/prepared"
+    for s in shards:
+        add(f"prepare_corpus.{s}", "prepare_corpus", f"{prep}/manifest-{s}.json", [params["data"]["corpus_dir"]],
+            [f"{prep}/train-{s}.jsonl", f"{prep}/val-{s}.jsonl", f"{prep}/manifest-{s}.json",
+             *_logs(f"{prep}/prepare_corpus-{s}")], keys=cfg.stage_keys(params, "prepare_corpus"))
+    add("index_corpus", "index_corpus", f"{prep}/manifest.json", [f"{prep}/manifest-{s}.json" for s in shards],
+        [f"{prep}/manifest.json", *_logs(f"{prep}/index_corpus")])
+    add("train_tokenizer", "train_tokenizer", "data/tokenizer/hf",
+        [f"{prep}/manifest.json", *(f"{prep}/train-{s}.jsonl" for s in shards)],
+        ["data/tokenizer/hf", *_logs("data/tokenizer/train_tokenizer")], keys=cfg.stage_keys(params, "train_tokenizer"))
+    for s in shards:
+        add(f"tokenize.{s}", "tokenize", f"data/shards/part-{s}.json",
+            [f"{prep}/train-{s}.jsonl", f"{prep}/val-{s}.jsonl", "data/tokenizer/hf"],
+            [f"data/shards/train-{s}.bin", f"data/shards/val-{s}.bin", f"data/shards/part-{s}.json",
+             *_logs(f"data/shards/tokenize-{s}")])
+    add("index_shards", "index_shards", "data/shards/meta.json", [f"data/shards/part-{s}.json" for s in shards],
+        ["data/shards/meta.json", *_logs("data/shards/index_shards")])
+    meta = ["data/shards/meta.json"]
+    val = meta + [f"data/shards/val-{s}.bin" for s in shards]
+    train = [f"data/shards/train-{s}.bin" for s in shards]
+    for run in runs:
+        rdir = f"results/runs/{run}"
+        add(f"pretrain.{run}", "pretrain", f"{rdir}/metrics.json", [*train, *val, "data/tokenizer/hf"],
+            [f"{rdir}/config.json", f"{rdir}/model", f"{rdir}/ckpt", f"{rdir}/train.log", f"{rdir}/benchmark.tsv"],
+            keys=cfg.stage_keys(params, "pretrain", run), metrics=[f"{rdir}/metrics.json"],
+            plots=[{f"{rdir}/curve.csv": {"x": "tokens", "y": "val_loss", "title": f"{run}: validation loss"}}])
+        udir = f"results/upstream/{run}"
+        add(f"evaluate_upstream.{run}", "evaluate_upstream", f"{udir}/upstream.json",
+            [f"{rdir}/metrics.json", f"{rdir}/model", *val],
+            [f"{udir}/upstream.json", f"{udir}/evaluate_upstream.log", f"{udir}/benchmark.tsv"],
+            keys=cfg.stage_keys(params, "evaluate_upstream", run))
+    for rule, root, names in [("finetune", "results/finetune", tasks),
+                              ("finetune_from_scratch", "results/finetune_scratch", scratch)]:
+        for run in runs:
+            for task in names:
+                tdir = f"{root}/{run}/{task}"
+                add(f"{rule}.{run}.{task}", rule, f"{tdir}/metrics.json",
+                    [f"results/runs/{run}/metrics.json", f"results/runs/{run}/model", params["data"]["superglue_dir"]],
+                    [f"{tdir}/metrics.json", f"{tdir}/finetune.log", f"{tdir}/benchmark.tsv"], code="finetune",
+                    keys=cfg.stage_keys(params, rule, run, task))
+    add("collect", "collect", "results/summary.csv",
+        [*(f"results/runs/{r}/metrics.json" for r in runs), *(f"results/upstream/{r}/upstream.json" for r in runs),
+         *(f"results/finetune/{r}/{t}/metrics.json" for r in runs for t in tasks),
+         *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in runs for t in scratch)],
+        ["results/summary.csv", "results/throughput.csv", *_logs("results/logs/collect")],
+        keys=cfg.stage_keys(params, "collect"))
+    curves = [f"results/runs/{r}/curve.csv" for r in runs]
+    fits = [f"results/fits/{f}.json" for f in FITS]
+    for fit in FITS:
+        add(f"fit_law.{fit}", "fit_law", f"results/fits/{fit}.json",
+            ["results/summary.csv", *curves, *(f"results/runs/{r}/config.json" for r in runs)],
+            [f"results/fits/{fit}.json", *_logs(f"results/logs/fit_{fit}")])
+    for fig in FIGURES:
+        add(f"draw_{fig}", f"draw_{fig}", f"figures/{fig}.pdf", ["results/summary.csv", *fits, *curves],
+            [f"figures/{fig}.pdf", f"figures/{fig}.png", *_logs(f"results/logs/draw_{fig}")], code="draw")
+    add("render_tables", "render_tables", "paper/generated/macros.tex",
+        ["results/summary.csv", "results/throughput.csv", *fits, *(f"paper/templates/{t}.tex.j2" for t in TABLES)],
+        [*(f"paper/generated/{t}.tex" for t in TABLES), *_logs("results/logs/render_tables")])
+    add("build_paper", "build_paper", "paper/build/main.pdf",
+        ["paper/main.tex", *(f"paper/generated/{t}.tex" for t in TABLES), *(f"figures/{f}.pdf" for f in FIGURES),
+         "paper/texmf"], ["paper/build/main.pdf", *_logs("results/logs/build_paper")])
+    return out
+
+
+def params_files(params_file: str, root: str = ".") -> list[tuple[str, dict]]:
+    """(path as dvc.yaml names it, the keys that file sets) for the file and each file it extends,
+    the base first. Paths are relative to `root`, the folder of dvc.yaml (the project root)."""
+    return [(os.path.relpath(path, root), data) for path, data in cfg.layers(Path(root) / params_file)]
+
+
+def owner(files: list[tuple[str, dict]], key: str) -> str | list[tuple[str, str]]:
+    """Which file a key's value comes from: the last layer that sets any of it. When an overlay sets
+    only part of a mapping, the key is split into its children, each with its own file."""
+    def node(data, dotted):
+        for part in dotted.split("."):
+            if not isinstance(data, dict) or part not in data:
+                return KeyError
+            data = data[part]
+        return data
+
+    setters = [(path, node(data, key)) for path, data in files if node(data, key) is not KeyError]
+    last_path, last = setters[-1]
+    if len(setters) == 1 or not isinstance(last, dict):
+        return [(last_path, key)]
+    merged = cfg.merge_layers([(None, {"v": v}) for _, v in setters])["v"]
+    return [pair for child in merged for pair in owner(files, f"{key}.{child}")]
+
+
+def stage_params(files: list[tuple[str, dict]], keys: list[str]) -> list:
+    by_file: dict[str, list[str]] = {}
+    for key in keys:
+        for path, k in owner(files, key):
+            by_file.setdefault(path, []).append(k)
+    base = files[0][0]
+    entries: list = list(by_file.pop(base, [])) if base == "params.yaml" else []
+    if base != "params.yaml" and base in by_file:
+        entries.append({base: by_file.pop(base)})
+    entries += [{path: ks} for path, ks in by_file.items()]
+    return entries
+
+
+def render(params_file: str = "params.yaml", root: str = ".") -> str:
+    """dvc.yaml's text for `params_file` (relative to `root`, the project folder)."""
+    params = cfg.load(Path(root) / params_file)
+    files = params_files(params_file, root)
+    configfile = "" if files[-1][0] == "params.yaml" else f" --configfile {files[-1][0]}"
+    stages = {}
+    for job in jobs(params):
+        stage = {"cmd": f"{SMK} --allowed-rules {job['rule']}{configfile} -- {job['target']}",
+                 "deps": list(dict.fromkeys(job["deps"]))}
+        if job["keys"]:
+            stage["params"] = stage_params(files, job["keys"])
+        stage["outs"] = job["outs"]
+        for kind in ("metrics", "plots"):
+            if kind in job:
+                stage[kind] = job[kind]
+        stages[job["name"]] = stage
+    header = (f"# GENERATED by `archscale dvc-yaml{' --params ' + params_file if configfile else ''}` from the "
+              "workflow: do not edit (src/archscale/dvcyaml.py).\n"
+              f"# One stage per Snakemake job of {files[-1][0]} ({len(stages)} jobs); each runs its job through "
+              "Snakemake.\n# `dvc exp run -S key=value` works for any key but those that add or remove jobs (grid, "
+              "scans,\n# data.shards, finetune.tasks/scratch_tasks): after those, run `archscale dvc-yaml` again.\n")
+    plots = {"plots": [{"upstream_vs_flops": {"template": "scatter", "x": "train_flops",
+                                              "y": {"results/summary.csv": "val_loss"}}}]}
+    # flow style ([a, b]) for lists of plain strings, block style around them
+    body = yaml.safe_dump({"stages": stages}, sort_keys=False, width=120, default_flow_style=None)
+    return header + body + "\n# `dvc plots show`: every run's learning curve (above) and upstream loss vs FLOPs.\n" + \
+        yaml.safe_dump(plots, sort_keys=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="archscale dvc-yaml", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    ap.add_argument("--params", default="params.yaml", help="params file (a preset overlay or the base)")
+    ap.add_argument("--out", default="dvc.yaml", help="file to write (or to compare with --check)")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 (with a diff) when --out differs")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    root = out.parent  # dvc.yaml's folder is the project root: paths in it are relative to there
+    try:
+        text = render(os.path.relpath(args.params, root), root=str(root))
+    except cfg.ConfigError as exc:
+        print(f"archscale dvc-yaml: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        have = out.read_text() if out.is_file() else ""
+        if have == text:
+            print(f"{out} is up to date with {args.params}")
+            return 0
+        diff = difflib.unified_diff(have.splitlines(True), text.splitlines(True), str(out), "generated")
+        sys.stderr.writelines(list(diff)[:60])
+        print(f"\n{out} is stale for {args.params}: run `archscale dvc-yaml --params {args.params}`", file=sys.stderr)
+        return 1
+    from archscale.io import write_text
+
+    write_text(out, text)
+    print(f"wrote {out}: {len(yaml.safe_load(text)['stages'])} stages for {args.params}")
+    return 0
