@@ -47,6 +47,9 @@ def tiny_lm_data(sample_data, tmp_path_factory):
                     n_sentinels=20)
     tokenize(root / "prepared", root / "tok", root / "shards")
     params = cfg.load(REPO / "presets" / "smoke.yaml")
+    # the tests set batch and lr per run through train:, which an architecture's own train: would override
+    for arch in params["architectures"].values():
+        arch.pop("train", None)
     params["tokenizer"].update(vocab_size=512, n_sentinels=20)
     params["data"]["max_epochs"] = 1000  # one book of train tokens: the learning tests reread it on purpose
     return root, params

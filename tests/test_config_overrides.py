@@ -49,8 +49,12 @@ def test_snakemake_config_narrows_the_grid_and_the_jobs_read_it(tmp_path):
     assert re.search(r"^pretrain\s+9$", full, re.M)
     out = sh(ws, "snakemake", "-n", "-p", "--cores", "1", "--config", "grid={sizes: [nano]}").stdout
     assert re.search(r"^pretrain\s+3$", out, re.M)
-    resolved = re.search(r"archscale pretrain --params (\S+)", out).group(1)
-    assert resolved.startswith(".snakemake/archscale/params-")
-    assert yaml.safe_load((ws / resolved).read_text())["grid"]["sizes"] == ["nano"]
+    assert 'archscale pretrain --params "$ARCHSCALE_PARAMS"' in out  # set by the Snakefile to the merged file
+    resolved = sorted((ws / ".snakemake" / "archscale").glob("params-*.yaml"))
+    assert [yaml.safe_load(p.read_text())["grid"]["sizes"] for p in resolved] == [["nano"]]
+    # a job really reads the merged params: every document goes to val at val_fraction 0.99
+    sh(ws, "snakemake", "--cores", "1", "--config", "data={val_fraction: 0.99}", "--",
+       "data/prepared/manifest-00000.json")
+    assert "0 train / 3 val documents" in (ws / "data" / "prepared" / "prepare_corpus-00000.log").read_text()
     bad = sh(ws, "snakemake", "-n", "--cores", "1", "--config", "grid={sizez: [nano]}", ok=False)
     assert bad.returncode != 0 and "grid.sizez: no such key" in bad.stdout + bad.stderr
