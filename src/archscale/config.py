@@ -11,6 +11,7 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import os
 import string
 import subprocess
@@ -328,6 +329,15 @@ def code_version() -> str:
     return (sha + ("+dirty" if dirty else "")) if sha else "unknown"
 
 
+def kaplan_lr(shape: dict, objective: str) -> float:
+    """Peak lr from model size, Kaplan et al. 2020 (Eq. D.1, fitted to their AdamW decoder runs):
+    LR(N) = 0.003239 - 0.0001395 ln N, with N = 2 d_model n_layer (2 d_attn + d_ff) their non-embedding
+    count (Eq. 2.1; d_attn = n_heads d_kv), n_layer counting both stacks of an encoder-decoder."""
+    layers = shape["n_layers"] * (2 if objective == "span" else 1)
+    n = 2 * shape["d_model"] * layers * (2 * shape["n_heads"] * shape["d_kv"] + shape["d_ff"])
+    return 0.003239 - 0.0001395 * math.log(n)
+
+
 def resolve_run(params: dict, run: str) -> dict[str, Any]:
     """The fully resolved config of one run: everything that determines its outputs."""
     arch, size = split_run(run)
@@ -341,6 +351,8 @@ def resolve_run(params: dict, run: str) -> dict[str, Any]:
     # An architecture may override batch and optimiser keys of train: (the schema's whitelist); the
     # merged values are what the run uses and records.
     train = {**params["train"], **arch_cfg.get("train", {})}
+    if train["lr"] == "kaplan":
+        train["lr"], train["lr_rule"] = kaplan_lr(shape, arch_cfg["objective"]), "kaplan"
     objectives = params["objectives"]
     if arch_cfg["objective"] == "mlm":  # the architecture's masking and sentence task join objectives.mlm
         from archscale.data.objectives import mlm_settings

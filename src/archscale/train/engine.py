@@ -50,9 +50,16 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def lr_factor(step: int, total_steps: int, warmup_frac: float, min_ratio: float) -> float:
-    """Linear warm-up then cosine decay to `min_ratio` of the peak (step counts from 0)."""
+def lr_factor(step: int, total_steps: int, warmup_frac: float, min_ratio: float, schedule: str = "cosine") -> float:
+    """The multiplier of the peak lr at `step` (counting from 0).
+
+    cosine: linear warm-up over warmup_frac of the steps, then cosine decay to `min_ratio` of the peak.
+    rsqrt: T5's inverse square root (Raffel et al. 2020, Sec. 3.1.2; Tay et al. 2022 pretrain with it):
+    the peak for the first w = warmup_frac x steps steps, then sqrt(w / step), never a ramp and no
+    floor (min_ratio unused). T5's 1/sqrt(max(step, 10^4)) is peak 0.01 with w = 10^4."""
     warmup = max(int(total_steps * warmup_frac), 1)
+    if schedule == "rsqrt":
+        return math.sqrt(warmup / max(step + 1, warmup))
     if step < warmup:
         return (step + 1) / warmup
     progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
@@ -80,7 +87,26 @@ def ds_config(train: dict, world_size: int, precision: str) -> dict:
         "fp16": {"enabled": precision == "fp16"},
         "steps_per_print": 1 << 30,
         "wall_clock_breakdown": False,
+        # DeepSpeed's ZeRO refuses optimisers it has not vetted unless told; Adafactor keeps its own
+        # factored state per parameter, which ZeRO 1-2 partition like any other
+        "zero_allow_untested_optimizer": train.get("optimizer", "adamw") != "adamw",
     }
+
+
+def make_optimizer(groups: list[dict], train: dict):
+    """adamw (default): torch AdamW, fused on GPU. adafactor: T5's optimiser (Shazeer and Stern 2018;
+    Raffel et al. 2020, Sec. 3.1.2), as transformers implements it with T5's settings: factored
+    second moments (decay -0.8), no first moment (beta1 None), update clipping at 1.0, updates scaled
+    by each parameter's RMS; its lr comes from train.lr and the schedule, not its own relative step."""
+    import torch
+
+    if train.get("optimizer", "adamw") == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(groups, lr=train["lr"], eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate=-0.8, beta1=None,
+                         scale_parameter=True, relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(groups, lr=train["lr"], betas=tuple(train["betas"]), eps=1e-8,
+                             fused=torch.cuda.is_available())
 
 
 def make_engine(model, train: dict, total_steps: int, world_size: int, precision: str):
@@ -91,10 +117,10 @@ def make_engine(model, train: dict, total_steps: int, world_size: int, precision
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": train["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = torch.cuda.is_available()
-    opt = torch.optim.AdamW(groups, lr=train["lr"], betas=tuple(train["betas"]), eps=1e-8, fused=fused)
+    opt = make_optimizer(groups, train)
+    schedule = train.get("schedule", "cosine")
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total_steps, train["warmup_frac"], train["min_lr_ratio"]))
+        opt, lambda s: lr_factor(s, total_steps, train["warmup_frac"], train["min_lr_ratio"], schedule))
     engine, opt, _, sched = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=sched,
                                                  config=ds_config(train, world_size, precision))
     if world_size == 1 and train["zero_stage"] == 0:

@@ -209,7 +209,10 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
              total_steps)
 
     phases["model_and_flops_probe"] = since_process_start()
-    engine, _, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
+    engine, opt, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
+    log.info("optimizer %s, peak lr %.4g%s, %s schedule, warm-up %.3g of %d steps", type(opt).__name__, tr["lr"],
+             " (Kaplan et al. Eq. D.1)" if tr.get("lr_rule") else "", tr.get("schedule", "cosine"), tr["warmup_frac"],
+             total_steps)
     if tr.get("compile", False):  # in place, after the eager FLOPs probe: engine.module stays the model, so
         engine.compile()  # checkpoint and export keys get no `_orig_mod.` prefix (torch.compile(model) adds one)
     phases["engine"] = since_process_start()
