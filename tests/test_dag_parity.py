@@ -10,12 +10,11 @@ params.yaml for the rest).
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from workspace import REPO, make_workspace
+from workspace import REPO, dry_run_jobs, make_workspace
 
 from archscale import config as cfg
 from archscale.dvcyaml import main as dvc_yaml_main
@@ -31,16 +30,7 @@ def snakemake_jobs(ws: Path, configfile: str) -> list[dict]:
     proc = subprocess.run(["snakemake", "--cores", "1", "-n", "-F", "--configfile", configfile],
                           cwd=ws, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs, job = [], None
-    for line in (proc.stdout + proc.stderr).splitlines():
-        head = re.match(r"^(?:local)?rule (\w+):$", line)
-        field = re.match(r"^    (input|output|log|benchmark): (.*)$", line)
-        if head:
-            job = {"rule": head.group(1), "input": [], "output": [], "log": [], "benchmark": []}
-            jobs.append(job)
-        elif field and job is not None:
-            job[field.group(1)] = field.group(2).split(", ")
-    return [j for j in jobs if j["rule"] != "all"]
+    return dry_run_jobs(proc.stdout + proc.stderr)
 
 
 def flat(key: str, value) -> dict:

@@ -9,13 +9,12 @@ masked-LM runs; threads and checkpoint cadence rerun nothing.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from workspace import sh
+from workspace import dry_run_jobs, sh
 
 from archscale import config as cfg
 from archscale.dvcyaml import render
@@ -27,14 +26,7 @@ def planned(ws: Path, override: str) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job `snakemake -n --config <override>` would run."""
     out = sh(ws, "snakemake", "--cores", "1", "-n", "--config", override)
     assert out.returncode == 0, out.stderr[-3000:]
-    jobs, rule = [], None
-    for line in (out.stdout + out.stderr).splitlines():
-        if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            rule = m.group(1)
-            jobs.append((rule, ""))
-        elif (m := re.match(r"^    wildcards: (.*)$", line)) and jobs:
-            jobs[-1] = (rule, m.group(1))
-    return [j for j in jobs if j[0] != "all"]
+    return [(job["rule"], job["wildcards"]) for job in dry_run_jobs(out.stdout + out.stderr)]
 
 
 def own_jobs(jobs):

@@ -63,3 +63,19 @@ def new_clone(dest: Path, data: Path) -> Path:
     shutil.copytree(REPO / "src" / "archscale", ws / "src" / "archscale",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return ws
+
+
+def dry_run_jobs(text: str) -> list[dict]:
+    """The jobs a Snakemake dry run prints (rule all left out): rule, and the input, output, log,
+    benchmark (lists) and wildcards (text) fields."""
+    import re
+
+    jobs = []
+    for line in text.splitlines():
+        if head := re.match(r"^(?:local)?rule (\w+):$", line):
+            jobs.append({"rule": head.group(1), "input": [], "output": [], "log": [], "benchmark": [], "wildcards": ""})
+        elif (field := re.match(r"^    (input|output|log|benchmark|wildcards): (.*)$", line)) and jobs:
+            value = field.group(2)
+            jobs[-1][field.group(1)] = value if field.group(1) == "wildcards" else value.split(", ")
+    return [j for j in jobs if j["rule"] != "all"]
+

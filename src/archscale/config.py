@@ -55,7 +55,8 @@ NO_RERUN = ("train.threads", "train.checkpoint_every", "train.keep_checkpoints",
             "finetune.tasks", "finetune.scratch_tasks", "finetune.allow_missing", "finetune.per_task")
 
 
-def _get(params: dict, key: str):
+def get_key(params: dict, key: str):
+    """The value at a dotted key, or KeyError (the class) when the params lack it."""
     node = params
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -84,10 +85,10 @@ def stage_keys(params: dict, stage: str, run: str | None = None, task: str | Non
         pending = [pattern.format(**fill)]
         while pending:
             key = pending.pop(0)
-            if key in NO_RERUN or _get(params, key) is KeyError:
+            if key in NO_RERUN or get_key(params, key) is KeyError:
                 continue
-            if any(v.startswith(key + ".") for v in NO_RERUN) and isinstance(_get(params, key), dict):
-                pending[:0] = [f"{key}.{child}" for child in _get(params, key)]
+            if any(v.startswith(key + ".") for v in NO_RERUN) and isinstance(get_key(params, key), dict):
+                pending[:0] = [f"{key}.{child}" for child in get_key(params, key)]
             else:
                 keys.append(key)
     return keys
@@ -95,7 +96,7 @@ def stage_keys(params: dict, stage: str, run: str | None = None, task: str | Non
 
 def params_slice(params: dict, stage: str, run: str | None = None, task: str | None = None) -> dict:
     """The values of the keys one job of `stage` depends on, keyed by their dotted names."""
-    return {key: _get(params, key) for key in stage_keys(params, stage, run, task)}
+    return {key: get_key(params, key) for key in stage_keys(params, stage, run, task)}
 
 
 class ConfigError(ValueError):

@@ -144,14 +144,7 @@ def params_files(params_file: str, root: str = ".") -> list[tuple[str, dict]]:
 def owner(files: list[tuple[str, dict]], key: str) -> str | list[tuple[str, str]]:
     """Which file a key's value comes from: the last layer that sets any of it. When an overlay sets
     only part of a mapping, the key is split into its children, each with its own file."""
-    def node(data, dotted):
-        for part in dotted.split("."):
-            if not isinstance(data, dict) or part not in data:
-                return KeyError
-            data = data[part]
-        return data
-
-    setters = [(path, node(data, key)) for path, data in files if node(data, key) is not KeyError]
+    setters = [(path, cfg.get_key(data, key)) for path, data in files if cfg.get_key(data, key) is not KeyError]
     last_path, last = setters[-1]
     if len(setters) == 1 or not isinstance(last, dict):
         return [(last_path, key)]
