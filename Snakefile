@@ -15,7 +15,8 @@ from archscale.data.corpus import corpus_files, hub_usable, missing_data_message
 from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.analysis.cli import FITS  # noqa: E402
-from archscale.dvcyaml import render as render_dvc_yaml  # noqa: E402
+from archscale.dvcyaml import current_fingerprint as current_dvc_yaml_fingerprint  # noqa: E402
+from archscale.dvcyaml import fingerprint as dvc_yaml_fingerprint  # noqa: E402
 from archscale.figures.cli import FIGURES as FIGURE_NAMES  # noqa: E402
 from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 

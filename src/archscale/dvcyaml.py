@@ -165,6 +165,30 @@ def stage_params(files: list[tuple[str, dict]], keys: list[str]) -> list:
     return entries
 
 
+def fingerprint(params_file: str = "params.yaml", root: str = ".") -> str:
+    """sha256 of what dvc.yaml's stages are made of (the jobs, their keys and the files that set
+    them), written into its header: the Snakefile's staleness check inside every DVC stage compares
+    this (0.2 s for the paper preset) instead of rendering the whole file (4 s)."""
+    import hashlib
+    import json
+
+    params = cfg.load(Path(root) / params_file)
+    files = params_files(params_file, root)
+    stages = [[job, stage_params(files, job["keys"])] for job in jobs(params)]
+    return hashlib.sha256(json.dumps([[path for path, _ in files], stages], sort_keys=True).encode()).hexdigest()
+
+
+def current_fingerprint(dvc_yaml: str | Path = "dvc.yaml") -> str | None:
+    """The fingerprint in a dvc.yaml's header, None when it has none."""
+    with open(dvc_yaml) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                return None
+            if line.startswith("# fingerprint: "):
+                return line.split(": ", 1)[1].strip()
+    return None
+
+
 def render(params_file: str = "params.yaml", root: str = ".") -> str:
     """dvc.yaml's text for `params_file` (relative to `root`, the project folder)."""
     params = cfg.load(Path(root) / params_file)
@@ -185,7 +209,8 @@ def render(params_file: str = "params.yaml", root: str = ".") -> str:
               "workflow: do not edit (src/archscale/dvcyaml.py).\n"
               f"# One stage per Snakemake job of {files[-1][0]} ({len(stages)} jobs); each runs its job through "
               "Snakemake.\n# `dvc exp run -S key=value` works for any key but those that add or remove jobs (grid, "
-              "scans,\n# data.shards, finetune.tasks/scratch_tasks): after those, run `archscale dvc-yaml` again.\n")
+              "scans,\n# data.shards, finetune.tasks/scratch_tasks): after those, run `archscale dvc-yaml` again.\n"
+              f"# fingerprint: {fingerprint(params_file, root)}\n")
     plots = {"plots": [{"upstream_vs_flops": {"template": "scatter", "x": "train_flops",
                                               "y": {"results/summary.csv": "val_loss"}}}]}
     # flow style ([a, b]) for lists of plain strings, block style around them

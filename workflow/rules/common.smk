@@ -5,9 +5,12 @@ import json
 
 
 def dvc_yaml_current():
-    """Whether dvc.yaml is what `archscale dvc-yaml --params PARAMS_SOURCE` writes (no --config given)."""
+    """Whether dvc.yaml was written for PARAMS_SOURCE as it is now (no --config given): its header's
+    fingerprint (archscale.dvcyaml) against this params file's."""
     return (
-        not _overrides and Path("dvc.yaml").is_file() and Path("dvc.yaml").read_text() == render_dvc_yaml(PARAMS_SOURCE)
+        not _overrides
+        and Path("dvc.yaml").is_file()
+        and current_dvc_yaml_fingerprint("dvc.yaml") == dvc_yaml_fingerprint(PARAMS_SOURCE)
     )
 
 
