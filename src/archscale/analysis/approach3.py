@@ -15,6 +15,8 @@ A replicate draws runs with replacement and takes every point of each drawn run:
 of one learning curve share that run's seed, data order and any misfit of its size, so they are not
 independent, and resampling them one by one would treat a curve of 20 points as 20 runs' worth of
 evidence (intervals too narrow). Fitted on a table (one row per run) it is the row bootstrap.
+Repeats (`<run>+s<seed>`) stay separate runs, each a unit of that bootstrap: the Huber residuals
+then include the seed noise, and so do the intervals.
 """
 
 from __future__ import annotations

@@ -9,14 +9,21 @@ Points inside the learning-rate warm-up (the first ``max(int(steps * train.warmu
 steps, as train/engine.py's lr_factor counts them; warmup_frac from the run's config.json) are left
 out of the envelope and of approach 3: there the loss reflects the schedule, not what the model can
 reach with that compute, and an early point of a large model can sit below a small model's curve.
+
+Repeats (runs `<run>+s<seed>`, runs.py) are averaged at each eval step before any envelope
+(``mean_over_seeds``): the minimum over every point of three repeats picks the luckiest seed at each
+compute, so a frontier drawn through it would sit below what the architecture reaches on average.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 from typing import Any
 
 from archscale.analysis.table import Row, TableError, number, read_csv, read_json, require_columns
+from archscale.runs import RunIdError, parse_run
 
 COMPUTE_AXES = ("flops", "6nd")
 
@@ -118,4 +125,47 @@ def curve_points(rows: list[Row], runs_dir: str | Path, *, n_col: str, min_frac:
         last = max((p["tokens"] for p in curve), default=0.0)
         out += [(n, p["tokens"], p["loss"], row) for p in curve
                 if p["tokens"] >= min_frac * last and p["tokens"] > 0 and p["step"] > skip]
+    return out
+
+
+@functools.lru_cache(maxsize=4096)  # called per eval point; ids repeat
+def repeat_of(run: str) -> tuple[str, int | None]:
+    """(id of the run without its seed suffix, the seed suffix or None for the base seed). An id
+    outside the run grammar (a published table's) is its own run: nothing repeats it."""
+    try:
+        rid = parse_run(run)
+    except RunIdError:
+        return run, None
+    return rid.without_seed, rid.seed
+
+
+def mean_over_seeds(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Eval points with the repeats of each run averaged at each step (loss: arithmetic mean).
+
+    Points of a run without repeats come back unchanged (same objects, same order), so a one-seed
+    study's fits do not move. A repeated run's points become one point per step that every repeat
+    has (a step only some reached would bring back the luck of those), named by the id without the
+    seed, with ``n_seeds``; steps, tokens and compute are the same for repeats (same config)."""
+    runs: dict[str, list[str]] = {}
+    for p in points:
+        key = repeat_of(p["run"])[0]
+        if p["run"] not in runs.setdefault(key, []):
+            runs[key].append(p["run"])
+    by_step: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for p in points:
+        by_step.setdefault((repeat_of(p["run"])[0], p["step"]), []).append(p)
+    out: list[dict[str, Any]] = []
+    for p in points:
+        key = repeat_of(p["run"])[0]
+        if len(runs[key]) == 1:
+            out.append(p)
+            continue
+        same = by_step.pop((key, p["step"]), None)
+        if same is None or {q["run"] for q in same} != set(runs[key]):
+            continue  # already averaged, or not reached by every repeat
+        first = same[0]
+        mean = {k: first[k] if all(q[k] == first[k] for q in same) else math.fsum(q[k] for q in same) / len(same)
+                for k in ("C", "N", "tokens", "step")}
+        out.append({**mean, "loss": math.fsum(q["loss"] for q in same) / len(same), "run": key,
+                    "n_seeds": len(same)})
     return out

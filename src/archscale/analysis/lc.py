@@ -12,6 +12,12 @@ The envelope leaves out every point inside its run's lr warm-up (curves.py). The
 the family's (family.py): C = 6 N B S with N the non-embedding parameters for causal and masked LMs,
 as Oyedele (2021) after Kaplan et al. (2020); measured training FLOPs for span corruption, as Tay et
 al. (2022). The other axis is fitted beside it (point estimates), so neither choice hides the other.
+
+Repeats (`<run>+s<seed>`): the envelope and both laws are fitted on the repeats' mean curves
+(curves.mean_over_seeds), since an envelope over every seed's points follows the luckiest seed and
+is biased low. The bootstrap above then sees only the residuals about the mean curves, not how much
+the law moves with the seed; so each seed's own curves (seed k: the k-th repeat of every run) get
+their own envelope and point fits, and their spread is recorded beside (``seeds``).
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from archscale.analysis.curves import lower_envelope, run_points
+from archscale.analysis.curves import lower_envelope, mean_over_seeds, repeat_of, run_points
 from archscale.analysis.family import compute_axis, family_of, order, reference
 from archscale.analysis.table import Row, groups, public
 
 MIN_FRONTIER = 5
 METHOD = ("frontier = running minimum by compute of all eval points past each run's lr warm-up; least squares on "
           "log loss; CI: residual bootstrap (percentile)")
+REPEATS = ("repeats of a run (<run>+s<seed>) are averaged at each eval step before the envelope; seeds: each "
+           "seed's own envelope (the runs of that seed alone) with both laws refitted (point estimates)")
 WARMUP = ("eval points at or before the end of each run's lr warm-up (step <= max(int(steps * train.warmup_frac), 1)) "
           "are left out")
 
@@ -132,6 +140,42 @@ def fit_frontier(points: list[dict[str, Any]], *, n_boot: int = 2000, level: flo
             "offset": fit_law("offset", c, loss, **boot)}
 
 
+def _range(values: list[float | None]) -> list[float] | None:
+    known = [v for v in values if v is not None and math.isfinite(v)]
+    return [min(known), max(known)] if known else None
+
+
+def seed_spread(rows: list[Row], points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Both laws refitted (point estimates) on the envelope of each seed's own curves; None when no
+    run of ``rows`` is repeated.
+
+    Seed k is the `+s<k>` repeat of every run, the base seed the runs without `+s` (labelled by their
+    `seed` column when the table has one). A size without that repeat is simply absent from that
+    seed's envelope. The range of alpha_C over seeds is the part of its uncertainty the residual
+    bootstrap on the mean curves cannot see."""
+    if len({repeat_of(r["run"])[0] for r in rows}) == len({r["run"] for r in rows}):
+        return None
+    seeds: dict[tuple[int, int], tuple[str, set[str]]] = {}
+    for r in rows:
+        suffix = repeat_of(r["run"])[1]
+        label = str(suffix) if suffix is not None else (r.get("seed") or "base")
+        seeds.setdefault((0, 0) if suffix is None else (1, suffix), (label, set()))[1].add(r["run"])
+    fits = [(label, runs, fit_frontier([p for p in points if p["run"] in runs], n_boot=0))
+            for label, runs in (seeds[k] for k in sorted(seeds))]
+
+    def value(fit: dict[str, Any], law: str, key: str) -> float | None:
+        return fit[law]["params"][key]["value"] if fit["status"] == "fitted" else None
+
+    out: dict[str, Any] = {"n": len(fits), "seeds": [f[0] for f in fits], "n_runs": [len(f[1]) for f in fits],
+                           "n_frontier": [f[2]["n_frontier"] for f in fits], "status": [f[2]["status"] for f in fits],
+                           "n_points_all": len(points)}
+    for law, prefix in (("pure", ""), ("offset", "offset_")):
+        for key in ("alpha_C", "C_c", *(("E",) if law == "offset" else ())):
+            out[prefix + key] = [value(f[2], law, key) for f in fits]
+        out[prefix + "alpha_C_range"] = _range(out[prefix + "alpha_C"])
+    return out
+
+
 def fit_lc_from_runs(
     rows: list[Row], runs_dir: Path, *, n_col: str, compute: str = "auto", group: str | None = "arch",
     n_boot: int = 2000, level: float = 0.95, seed: int = 0, warmup_frac: float | None = None,
@@ -150,11 +194,15 @@ def fit_lc_from_runs(
                              "losses of different tasks; group by architecture (--group arch)")
         axis = compute_axis(fams[0]) if compute == "auto" else compute
         other = "6nd" if axis == "flops" else "flops"
-        pts = run_points(members, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac)
-        fit = fit_frontier(pts, n_boot=n_boot, level=level, seed=seed)
+        every = run_points(members, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac)
+        fit = fit_frontier(mean_over_seeds(every), n_boot=n_boot, level=level, seed=seed)
         # The other axis is a cross-check of the exponent: point estimates only (halves the cost).
-        alt = fit_frontier(run_points(members, runs_dir, n_col=n_col, axis=other, warmup_frac=warmup_frac), n_boot=0)
+        alt = fit_frontier(mean_over_seeds(run_points(members, runs_dir, n_col=n_col, axis=other,
+                                                      warmup_frac=warmup_frac)), n_boot=0)
         fit.update(n_runs=len(members), family=fams[0], compute=axis)
+        spread = seed_spread(members, every)
+        if spread is not None:
+            fit["seeds"] = spread
         fit["alt_compute"] = {"compute": other, "status": alt["status"], "frontier": alt["frontier"],
                               **({"pure": alt["pure"]["params"], "offset": alt["offset"]["params"]}
                                  if alt["status"] == "fitted" else {})}
@@ -164,7 +212,10 @@ def fit_lc_from_runs(
         archs = [a for a, g in out.items() if g["family"] == fam]
         families[fam] = {"groups": archs, "reference": reference(fam, archs) if group else None,
                          "compute": compute_axis(fam) if compute == "auto" else compute}
-    return {"law": "lc", "method": METHOD, "warmup": WARMUP,
-            "models": {"pure": "L = (C_c/C)^alpha_C", "offset": "L = E + (C_c/C)^alpha_C"},
-            "compute": compute, "ci_level": level, "groups": out, "families": families,
-            "rows": [public(r) for r in rows]}
+    result = {"law": "lc", "method": METHOD, "warmup": WARMUP,
+              "models": {"pure": "L = (C_c/C)^alpha_C", "offset": "L = E + (C_c/C)^alpha_C"},
+              "compute": compute, "ci_level": level, "groups": out, "families": families,
+              "rows": [public(r) for r in rows]}
+    if any("seeds" in g for g in out.values()):
+        result["repeats"] = REPEATS  # only then: a one-seed study's file stays as it was
+    return result

@@ -35,12 +35,14 @@ def _power_flops(train: list[Row], held: Row, flops: str, upstream: str) -> dict
 
 def _lc(train: list[Row], held: Row, runs_dir: Path, n_col: str, flops: str, tokens: str,
         warmup_frac: float | None) -> dict[str, dict[str, Any]]:
-    from archscale.analysis.curves import compute_of, run_points
+    from archscale.analysis.curves import compute_of, mean_over_seeds, run_points
     from archscale.analysis.family import compute_axis, family_of
     from archscale.analysis.lc import fit_frontier, predict_offset, predict_pure
 
     axis = compute_axis(family_of(held))
-    fit = fit_frontier(run_points(train, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac), n_boot=0)
+    # repeats averaged first, as lc_frontier does: an envelope over every seed would pick the lucky ones
+    points = mean_over_seeds(run_points(train, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac))
+    fit = fit_frontier(points, n_boot=0)
     if fit["status"] != "fitted":
         return {k: {"status": "not_fittable", "reason": fit["reason"]} for k in ("lc_pure", "lc_offset")}
     c = compute_of({"flops": number(held, flops), "tokens": number(held, tokens)}, number(held, n_col), axis)
@@ -85,7 +87,9 @@ def check_group(members: list[Row], runs_dir: Path, *, n_col: str, flops: str, u
     except TableError as exc:  # no learning curves for these rows (e.g. a published table)
         for key in ("lc_pure", "lc_offset", "approach3"):
             laws.setdefault(key, {"status": "not_available", "reason": str(exc)})
-    actual = -number(held, upstream)
+    # the held-out size's measured loss: the mean of its repeats (itself when it has none)
+    repeats = [number(r, upstream) for r in usable if number(r, n_col) == number(held, n_col)]
+    actual = -sum(repeats) / len(repeats)
     for fit in laws.values():
         if fit.get("status") == "fitted":
             fit["abs_error"] = fit["predicted"] - actual

@@ -15,6 +15,9 @@ Measured on data drawn from a power law with Gaussian noise (tests/test_analysis
 95% intervals cover the true slope in 94.5% of 400 seeds with 5 sizes, but only 71% with 3 sizes,
 where no resampling scheme can know the tails; so the classical Student-t interval (``ci_t``,
 exact under Gaussian errors) is reported beside it.
+
+Repeats (`<run>+s<seed>`) stay separate points, never averaged: the line goes through their middle
+and its residuals include the seed-to-seed spread, so both intervals carry it (as noise, not as bias).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from archscale.analysis.family import label
-from archscale.analysis.pareto import frontier
+from archscale.analysis.pareto import frontier, mean_points
 from archscale.figures.common import (
     DOWNSTREAM_LABEL,
     FLOPS_LABEL,
@@ -53,7 +53,8 @@ def draw(rows: list[dict[str, str]], out_dir: str, *, x: str = "train_flops") ->
             if arch_label(arch) not in labels:
                 handles.append(h)
                 labels.append(arch_label(arch))
-        front = frontier([(p[0], p[1], p[2]["run"]) for pts in points.values() for p in pts])
+        # every repeat is drawn; the frontier joins the means of each run's repeats (fits/pareto.json's points)
+        front = frontier(mean_points(members, x, y)[0])
         ax.plot([f[0] for f in front], [f[1] for f in front], "--", color="0.2", lw=0.9, zorder=1)
         ax.scatter([f[0] for f in front], [f[1] for f in front], s=60, facecolors="none", edgecolors="0.1",
                    lw=0.9, zorder=3)
