@@ -11,7 +11,7 @@ from pathlib import Path
 
 from archscale.analysis.macros import build_macros
 from archscale.analysis.table import read_csv
-from archscale.collect import collect, write_csv
+from archscale.collect import collect, select, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["CB", "COPA", "RTE"]
@@ -57,3 +57,45 @@ def test_paper_names_the_averaged_tasks_and_counts_partial_runs(tmp_path):
     assert r"\DownstreamTasks" in tex and r"\IfYes{\HasPartialDownstream}" in tex and r"\NumPartialDownstream" in tex
     t1 = (REPO / "paper" / "templates" / "table1_runs.tex.j2").read_text()
     assert r"\BLOCK{if r.partial}$^*$" in t1, "Table 1 marks a partial average"
+
+
+def test_a_sweep_keeps_the_lr_with_the_lowest_mean_over_seeds(tmp_path):
+    """Per (arch, size) the lr whose val_loss averaged over seeds is lowest goes to summary.csv, every
+    seed of it; a single lucky seed at another lr does not win. Outside a sweep every run is kept."""
+    losses = {("gpt2-nano+lr0.001", None): 3.0, ("gpt2-nano+lr0.001", 1): 3.4,  # mean 3.2, best single seed
+              ("gpt2-nano+lr0.002", None): 3.1, ("gpt2-nano+lr0.002", 1): 3.15,  # mean 3.125: chosen
+              ("gpt2-nano+lr0.004", None): 3.3, ("gpt2-nano+lr0.004", 1): 3.3,
+              ("transformer-nano", None): 2.0, ("transformer-nano", 1): 2.2}
+    runs = []
+    for (base, seed), loss in losses.items():
+        run = base + (f"+s{seed}" if seed is not None else "")
+        runs.append(run)
+        arch, size = base.split("+")[0].split("-")
+        lr = float(base.split("+lr")[1]) if "+lr" in base else 0.01
+        _write(tmp_path / "runs" / run / "metrics.json",
+               {"run": run, "arch": arch, "size": size, "objective": "clm", "scan": "", "seed": seed or 0})
+        _write(tmp_path / "runs" / run / "config.json", {"train": {"lr": lr}})
+        _write(tmp_path / "upstream" / run / "upstream.json",
+               {"val_loss": loss, "val_ppl": 1.0, "neg_log_ppl": -loss, "loss_target": "next token"})
+    summary, _ = collect(tmp_path / "runs", tmp_path / "upstream", None, runs, [])
+    sweep = {r["run"]: r for r in select(summary)}
+    assert {r for r, row in sweep.items() if row["selected"] == "yes"} == {
+        "gpt2-nano+lr0.002", "gpt2-nano+lr0.002+s1", "transformer-nano", "transformer-nano+s1"}
+    assert sweep["gpt2-nano+lr0.001"]["mean_val_loss"] == 3.2 and sweep["gpt2-nano+lr0.001"]["seeds"] == 2
+    assert sweep["gpt2-nano+lr0.002"]["lr"] == 0.002
+
+
+def test_summary_rows_say_how_many_lrs_their_run_was_chosen_from(tmp_path):
+    """`lrs` (after `lr`) counts the learning rates of a row's (arch, size) in the sweep; the paper's
+    \\HasLrSweep and \\NumSweepLrs come from it."""
+    from archscale.collect import with_lrs
+
+    sweep = [{"arch": "gpt2", "size": "nano", "lr": lr} for lr in (0.001, 0.002, 0.004, 0.002)]
+    sweep.append({"arch": "transformer", "size": "nano", "lr": 0.01})
+    row = with_lrs({"run": "gpt2-nano+lr0.002", "arch": "gpt2", "size": "nano", "lr": 0.002, "seed": 0}, sweep)
+    assert list(row) == ["run", "arch", "size", "lr", "lrs", "seed"] and row["lrs"] == 3
+    other = with_lrs({"run": "transformer-nano", "arch": "transformer", "size": "nano", "lr": 0.01}, sweep)
+    m = dict(build_macros([{**row, "lrs": str(row["lrs"])}, {**other, "lrs": str(other["lrs"])}], {}))
+    assert (m["HasLrSweep"], m["NumSweepLrs"]) == ("yes", "3")
+    m = dict(build_macros([{**other, "lrs": "1"}], {}))
+    assert (m["HasLrSweep"], m["NumSweepLrs"]) == ("no", "1")

@@ -66,6 +66,7 @@ NO_DATA = {
     "learning_curves": "no learning curves under",
     "fit_residuals": "law not fitted for any architecture",
     "prediction_check": "prediction check not run",
+    "lr_sweep": "no learning-rate sweep in this preset",
 }
 
 
@@ -93,7 +94,8 @@ def test_missing_inputs_give_annotated_figures(tmp_path, monkeypatch):
 
     assert set(NO_DATA) == set(FIGURES), "every figure needs its no-data message here"
     out = tmp_path / "out"
-    args = ["--summary", str(tmp_path / "absent.csv"), "--runs-dir", str(tmp_path / "no_runs"),
+    args = ["--summary", str(tmp_path / "absent.csv"), "--sweep", str(tmp_path / "absent_sweep.csv"),
+            "--runs-dir", str(tmp_path / "no_runs"),
             "--fits-dir", str(tmp_path / "no_fits"), "--out-dir", str(out)]
     for name in FIGURES:
         fig = drawn(monkeypatch, name, args)
@@ -176,6 +178,39 @@ def test_fitted_figures_draw_and_annotate_the_fitted_values(fitted, tmp_path, mo
         assert np.allclose(dashed.get_ydata(), (pure["C_c"] / c) ** pure["alpha_C"], rtol=1e-12, atol=0)
         assert np.allclose(solid.get_ydata(), off["E"] + (off["C_c"] / c) ** off["alpha_C"], rtol=1e-12, atol=0)
     plt.close(fig)
+
+
+def test_lr_sweep_draws_the_seed_mean_per_lr_and_rings_the_chosen_one(tmp_path, monkeypatch):
+    """lr_sweep: a panel per swept architecture (an unswept one gets none), a line per size through
+    the mean val_loss over seeds at each lr, and one ring, on the selected lr's mean."""
+    import csv
+
+    import numpy as np
+
+    rows = []
+    for size, offset in (("nano", 0.0), ("micro", -0.5)):
+        for lr, losses, chosen in ((0.001, (4.0, 4.2), "no"), (0.002, (3.8, 3.9), "yes"), (0.004, (4.4, 4.6), "no")):
+            for seed, loss in enumerate(losses):
+                rows.append({"run": f"gpt2-{size}+lr{lr}" + (f"+s{seed}" if seed else ""), "arch": "gpt2",
+                             "size": size, "objective": "clm", "scan": "", "params": 1e5 if size == "nano" else 2e5,
+                             "lr": lr, "seed": seed, "val_loss": loss + offset, "selected": chosen})
+    rows.append({"run": "transformer-nano", "arch": "transformer", "size": "nano", "objective": "span", "scan": "",
+                 "params": 1e5, "lr": 0.01, "seed": 0, "val_loss": 3.0, "selected": "yes"})
+    path = tmp_path / "sweep.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    fig = drawn(monkeypatch, "lr_sweep", ["--sweep", str(path), "--out-dir", str(tmp_path)])
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["gpt2"]
+    ax = panels[0]
+    means = sorted(tuple(np.round(np.asarray(line.get_ydata(), float), 6)) for line in ax.lines
+                   if line.get_linestyle() == "-")
+    assert means == [(3.6, 3.35, 4.0), (4.1, 3.85, 4.5)]
+    rings = [line for line in ax.lines if line.get_linestyle() == "None" and line.get_markerfacecolor() == "none"]
+    assert sorted((float(r.get_xdata()[0]), round(float(r.get_ydata()[0]), 6)) for r in rings) == [
+        (0.002, 3.35), (0.002, 3.85)]
 
 
 def test_unknown_figure_is_an_error(capsys):

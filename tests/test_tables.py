@@ -57,7 +57,7 @@ def test_tables_from_the_fixture(tmp_path):
     out = _render(tmp_path, FIXTURE)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex",
-                     "table2_slopes.tex", "table3_transfer.tex"]
+                     "table2_slopes.tex", "table3_transfer.tex", "table_claims.tex"]
     t1 = (out / "table1_runs.tex").read_text()
     rows = [line for line in t1.splitlines()
             if line.endswith(r"\\") and line.split(" & ")[0] in {"bert\\_mlm", "gpt2", "transformer"}]

@@ -9,6 +9,11 @@ elsewhere (e.g. a published table) can be fed in the same way.
 the one upstream measure that means the same across tokenizers. `downstream_avg` averages the
 tasks of finetune.tasks that have a score; `downstream_tasks` names them and `downstream_partial`
 is `yes` when some task of finetune.tasks has none, so a partial average is never read as the full one.
+
+Learning-rate sweeps and repeats (runs.py): every run, each lr and seed, is a row of
+results/sweep.csv, whose `selected` column marks, per architecture and size, the lr with the lowest
+val_loss averaged over its seeds (ties: the smaller lr). summary.csv keeps the selected runs only,
+every seed of them: the fits, tables and figures read tuned runs, and repeats as repeated rows.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from archscale.io import atomic_path, get_logger, read_json
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
                   "val_loss", "val_ppl", "neg_log_ppl", "val_bpb", "upstream_target", "device", "precision",
-                  "world_size", "seed", "code_version"]
+                  "world_size", "seed", "lr", "code_version"]
 THROUGHPUT_FIELDS = ["run", "device", "precision", "world_size", "steps_per_s", "tokens_per_s", "mfu", "wall_s",
                      "export_s"]
+SWEEP_FIELDS = ["run", "arch", "size", "objective", "scan", "params", "lr", "seed", "val_loss", "mean_val_loss",
+                "seeds", "selected"]
 SUPERGLUE_TASKS = ["BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC"]
 
 
@@ -61,6 +68,8 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
     summary, throughput = [], []
     for run in runs:
         m = read_json(runs_dir / run / "metrics.json")
+        config = runs_dir / run / "config.json"  # the peak lr the run trained with: a sweep's value, or the preset's
+        m["lr"] = read_json(config)["train"]["lr"] if config.is_file() else None
         up = read_json(upstream_dir / run / "upstream.json")
         m.update(val_loss=up["val_loss"], val_ppl=up["val_ppl"], neg_log_ppl=up["neg_log_ppl"],
                  val_bpb=up.get("val_bpb"), upstream_target=up["loss_target"])
@@ -72,6 +81,34 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
         summary.append(row)
         throughput.append({k: m.get(k) for k in THROUGHPUT_FIELDS})
     return summary, throughput
+
+
+def select(rows: list[dict]) -> list[dict]:
+    """sweep.csv's rows: every run with `mean_val_loss` over the seeds of its lr and `selected` = yes for
+    the lr of its (arch, size) whose mean is lowest (the smaller lr on a tie). Outside a sweep a run's
+    only lr is selected."""
+    by_lr: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_lr.setdefault((r["arch"], r["size"], r["lr"]), []).append(r)
+    mean = {key: sum(r["val_loss"] for r in group) / len(group) for key, group in by_lr.items()}
+    best: dict[tuple, tuple] = {}
+    for (arch, size, lr), loss in mean.items():
+        if (arch, size) not in best or (loss, lr) < best[arch, size]:
+            best[arch, size] = (loss, lr)
+    return [{**{k: r.get(k) for k in SWEEP_FIELDS}, "mean_val_loss": mean[r["arch"], r["size"], r["lr"]],
+             "seeds": len(by_lr[r["arch"], r["size"], r["lr"]]),
+             "selected": "yes" if best[r["arch"], r["size"]][1] == r["lr"] else "no"} for r in rows]
+
+
+def with_lrs(row: dict, sweep: list[dict]) -> dict:
+    """A summary row with `lrs` after `lr`: how many learning rates its (arch, size) was trained at."""
+    n = len({r["lr"] for r in sweep if (r["arch"], r["size"]) == (row["arch"], row["size"])})
+    out = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "lr":
+            out["lrs"] = n
+    return out
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -98,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="tasks also fine-tuned from a random init (default: params finetune.scratch_tasks)")
     ap.add_argument("--out", default="results/summary.csv")
     ap.add_argument("--throughput", default="results/throughput.csv")
+    ap.add_argument("--sweep", default="results/sweep.csv", help="every run, each lr and seed, with the selection")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
     log = get_logger("collect", args.log)
@@ -107,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.scratch_tasks if args.scratch_tasks is not None else ft.get("scratch_tasks", [])
     summary, throughput = collect(Path(args.runs_dir), Path(args.upstream_dir), Path(args.finetune_dir),
                                   cfg.runs(params), tasks, Path(args.finetune_scratch_dir), scratch)
-    write_csv(Path(args.out), summary)
+    sweep = select(summary)
+    chosen = {r["run"] for r in sweep if r["selected"] == "yes"}
+    write_csv(Path(args.sweep), sweep)
+    write_csv(Path(args.out), [with_lrs(r, sweep) for r in summary if r["run"] in chosen])
     write_csv(Path(args.throughput), throughput)
-    log.info("%d runs -> %s, %s", len(summary), args.out, args.throughput)
+    for r in sweep:
+        if r["selected"] == "yes" and r["run"] == str(cfg.parse_run(r["run"]).without_seed) and "+lr" in r["run"]:
+            log.info("sweep: %s-%s best lr %s (mean val_loss %.4f over %d seed(s))", r["arch"], r["size"], r["lr"],
+                     r["mean_val_loss"], r["seeds"])
+    log.info("%d runs -> %s (%d selected), %s, %s", len(summary), args.sweep, len(chosen), args.out,
+             args.throughput)
     return 0

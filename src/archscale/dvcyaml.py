@@ -88,18 +88,16 @@ def jobs(params: dict) -> list[dict]:
              *_logs(f"data/shards/tokenize-{s}")])
     add("index_shards", "index_shards", "data/shards/meta.json", [f"data/shards/part-{s}.json" for s in shards],
         ["data/shards/meta.json", *_logs("data/shards/index_shards")])
-    meta = ["data/shards/meta.json"]
-    val = meta + [f"data/shards/val-{s}.bin" for s in shards]
-    train = [f"data/shards/train-{s}.bin" for s in shards]
+    meta = "data/shards/meta.json"  # every token file with its sha256: the runs depend on it alone
     for run in runs:
         rdir = f"results/runs/{run}"
-        add(f"pretrain.{run}", "pretrain", f"{rdir}/metrics.json", [*train, *val, "data/tokenizer/hf"],
+        add(f"pretrain.{run}", "pretrain", f"{rdir}/metrics.json", [meta, "data/tokenizer/hf"],
             [f"{rdir}/config.json", f"{rdir}/model", f"{rdir}/ckpt", f"{rdir}/train.log", f"{rdir}/benchmark.tsv"],
             keys=cfg.stage_keys(params, "pretrain", run), metrics=[f"{rdir}/metrics.json"],
             plots=[{f"{rdir}/curve.csv": {"x": "tokens", "y": "val_loss", "title": f"{run}: validation loss"}}])
         udir = f"results/upstream/{run}"
         add(f"evaluate_upstream.{run}", "evaluate_upstream", f"{udir}/upstream.json",
-            [f"{rdir}/metrics.json", f"{rdir}/model", *val],
+            [f"{rdir}/metrics.json", f"{rdir}/model", meta],
             [f"{udir}/upstream.json", f"{udir}/evaluate_upstream.log", f"{udir}/benchmark.tsv"],
             keys=cfg.stage_keys(params, "evaluate_upstream", run))
     for rule, root, names in [("finetune", "results/finetune", tasks),
@@ -114,8 +112,9 @@ def jobs(params: dict) -> list[dict]:
     add("collect", "collect", "results/summary.csv",
         [*(f"results/runs/{r}/metrics.json" for r in runs), *(f"results/upstream/{r}/upstream.json" for r in runs),
          *(f"results/finetune/{r}/{t}/metrics.json" for r in runs for t in tasks),
-         *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in runs for t in scratch)],
-        ["results/summary.csv", "results/throughput.csv", *_logs("results/logs/collect")],
+         *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in runs for t in scratch),
+         *(f"results/runs/{r}/config.json" for r in runs)],
+        ["results/summary.csv", "results/sweep.csv", "results/throughput.csv", *_logs("results/logs/collect")],
         keys=cfg.stage_keys(params, "collect"))
     curves = [f"results/runs/{r}/curve.csv" for r in runs]
     fits = [f"results/fits/{f}.json" for f in FITS]
@@ -124,7 +123,8 @@ def jobs(params: dict) -> list[dict]:
             ["results/summary.csv", *curves, *(f"results/runs/{r}/config.json" for r in runs)],
             [f"results/fits/{fit}.json", *_logs(f"results/logs/fit_{fit}")])
     for fig in FIGURES:
-        add(f"draw_{fig}", f"draw_{fig}", f"figures/{fig}.pdf", ["results/summary.csv", *fits, *curves],
+        add(f"draw_{fig}", f"draw_{fig}", f"figures/{fig}.pdf",
+            ["results/summary.csv", "results/sweep.csv", *fits, *curves],
             [f"figures/{fig}.pdf", f"figures/{fig}.png", *_logs(f"results/logs/draw_{fig}")], code="draw")
     add("render_tables", "render_tables", "paper/generated/macros.tex",
         ["results/summary.csv", "results/throughput.csv", *fits, *(f"paper/templates/{t}.tex.j2" for t in TABLES)],

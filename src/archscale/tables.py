@@ -21,8 +21,9 @@ from archscale.analysis.macros import build_macros
 from archscale.analysis.table import Row, TableError, number, read_csv, read_json, tasks_of, write_atomic
 from archscale.analysis.texfmt import FILTERS
 
-OUTPUTS = ("table1_runs", "table2_slopes", "table3_transfer", "lc_fits", "approach3", "prediction", "macros")
-FIT_FILES = ("slopes", "lc_frontier", "approach3", "pareto", "prediction")
+OUTPUTS = ("table1_runs", "table2_slopes", "table3_transfer", "lc_fits", "approach3", "prediction", "table_claims",
+           "macros")
+FIT_FILES = ("slopes", "lc_frontier", "approach3", "pareto", "prediction", "claims")
 SLOPE_COLUMNS = (("alpha_F_U", r"$\alpha_{F,U}$"), ("alpha_P_U", r"$\alpha_{P,U}$"), ("alpha_F_D", r"$\alpha_{F,D}$"),
                  ("alpha_P_D", r"$\alpha_{P,D}$"), ("alpha_U_D", r"$\alpha_{U,D}$"))
 
@@ -96,7 +97,7 @@ def load_fits(fits_dir: Path) -> dict[str, dict[str, Any] | None]:
 
 
 def contexts(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
-    from archscale.analysis.report import approach3_context, lc_context, prediction_context
+    from archscale.analysis.report import approach3_context, claims_context, lc_context, prediction_context
 
     return {
         "table1_runs": table1_context(rows),
@@ -105,6 +106,7 @@ def contexts(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> dict[st
         "lc_fits": lc_context(fits["lc_frontier"]),
         "approach3": approach3_context(fits["approach3"]),
         "prediction": prediction_context(fits["prediction"]),
+        "table_claims": claims_context(fits["claims"]),
         "macros": {"macros": build_macros(rows, fits)},
     }
 

@@ -3,8 +3,8 @@
 
 rule pretrain:
     input:
-        train=get_split_shards("train"),
-        val=get_split_shards("val"),
+        # meta.json lists every token file with its sha256 (data/shards.py): it changes when any does
+        shards="data/shards/meta.json",
         tokenizer="data/tokenizer/hf",
     output:
         metrics="results/runs/{run}/metrics.json",
@@ -14,7 +14,7 @@ rule pretrain:
             "results/runs/{run}/config.json",
             caption="../report/run_config.rst",
             category="Runs",
-            subcategory=lambda wc: cfg.split_run(wc.run)[0],
+            subcategory=lambda wc: cfg.parse_run(wc.run).arch,
             labels={"run": "{run}"},
         ),
         model=directory("results/runs/{run}/model"),
@@ -42,7 +42,7 @@ rule evaluate_upstream:
     input:
         metrics="results/runs/{run}/metrics.json",
         model="results/runs/{run}/model",
-        val=get_split_shards("val"),
+        shards="data/shards/meta.json",
     output:
         "results/upstream/{run}/upstream.json",
     log:

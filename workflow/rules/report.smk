@@ -21,8 +21,10 @@ rule collect:
         upstream=expand("results/upstream/{run}/upstream.json", run=RUNS),
         finetune=expand("results/finetune/{run}/{task}/metrics.json", run=RUNS, task=FT_TASKS),
         scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=RUNS, task=SCRATCH_TASKS),
+        configs=get_run_configs,
     output:
         summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),
+        sweep="results/sweep.csv",
         throughput=reported("results/throughput.csv", "throughput.rst", "Tables", "Runs and timings"),
     log:
         "results/logs/collect.log",
@@ -31,7 +33,8 @@ rule collect:
     params:
         params_slice=get_params_slice("collect"),
     shell:
-        'archscale collect --params "$ARCHSCALE_PARAMS" --out {output.summary} --throughput {output.throughput} --log {log}'
+        'archscale collect --params "$ARCHSCALE_PARAMS" --out {output.summary} --sweep {output.sweep}'
+        " --throughput {output.throughput} --log {log}"
 
 
 rule fit_law:
@@ -60,6 +63,7 @@ for _figure in FIGURES:
             f"draw_{_figure}"
         input:
             summary="results/summary.csv",
+            sweep="results/sweep.csv",
             fits=get_fit_files(),
             curves=get_curves(),
         output:
@@ -73,7 +77,7 @@ for _figure in FIGURES:
         params:
             figure=_figure,
         shell:
-            "archscale figure {params.figure} --summary {input.summary} --fits-dir results/fits"
+            "archscale figure {params.figure} --summary {input.summary} --sweep {input.sweep} --fits-dir results/fits"
             " --runs-dir results/runs --out-dir figures 2> {log}"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from archscale.analysis.table import TableError, dumps, read_csv, require_columns, write_atomic
 
-LAWS = ("slopes", "lc", "approach3", "pareto", "prediction")
+LAWS = ("slopes", "lc", "approach3", "pareto", "prediction", "claims")
 # The fits the workflow makes, one job each: results/fits/<name>.json <- `archscale fit <options>`
 # (workflow/rules/report.smk and the generated dvc.yaml both read this list).
 FITS: dict[str, str] = {
@@ -23,6 +23,7 @@ FITS: dict[str, str] = {
     "approach3": "--law approach3 --points curves --n-boot 200",
     "pareto": "--law pareto",
     "prediction": "--law prediction",
+    "claims": "--law claims",
 }
 
 
@@ -48,8 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     cols.add_argument("--n", default="non_embedding_params", help="model size N (lc: C = 6 N D; approach3)")
     cols.add_argument("--d", default="tokens", help="training tokens D (approach3; lc with --compute 6nd)")
     cols.add_argument("--c", default="", help="approach3: derive D = C / (6 N) from this compute column instead of --d")
-    cols.add_argument("--loss", default="val_loss", help="loss column (approach3 table, curve.csv)")
-    curves = p.add_argument_group("learning curves (lc, approach3 --points curves, prediction)")
+    cols.add_argument("--loss", default="val_loss", help="loss column (approach3 table, claims, curve.csv)")
+    cols.add_argument("--size-column", default="size", help="claims: size of a run (rankings are per size)")
+    cols.add_argument("--seed-column", default="seed",
+                      help="claims: seed of a run; rows of one (arch, size) with different seeds are repeats")
+    cols.add_argument("--selected-column", default="selected",
+                      help="claims: rows whose value here is 'no' (a non-best lr of a sweep) are left out; "
+                           "a table without the column keeps every row")
+    curves = p.add_argument_group("learning curves (lc, approach3 --points curves, prediction, claims: L(C) ties)")
     curves.add_argument("--runs-dir", default="results/runs", help="folder with {run}/curve.csv")
     curves.add_argument("--compute", choices=("auto", "flops", "6nd"), default="auto",
                         help="lc: C axis; auto = the objective family's (6 N D for clm/mlm as Oyedele, "
@@ -64,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="approach3: drop this many highest-loss rows (Besiroglu et al. drop 5)")
     fit.add_argument("--starts", type=int, default=64,
                      help="approach3: L-BFGS-B from the best this many grid starts (0 = all 4,500)")
+    fit.add_argument("--tie", type=float, default=0.05,
+                     help="claims: relative loss gap under which two architectures (or L(C) lines) tie "
+                          "(Oyedele 2021: within five percent = within a margin of uncertainty)")
+    fit.add_argument("--near-decades", type=float, default=0.5,
+                     help="claims: a crossover this many decades of compute outside the data is 'near' it")
     fit.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
     fit.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     fit.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -101,6 +113,17 @@ def run_fit(args: argparse.Namespace) -> dict[str, Any]:
         require_columns(rows, ["run", args.n], args.csv)
         result = fit_lc_from_runs(rows, Path(args.runs_dir), n_col=args.n, compute=args.compute,
                                   group=group, warmup_frac=args.warmup_frac, **boot)
+    elif args.law == "claims":
+        from archscale.analysis.claims import fit_claims
+
+        if not group:
+            raise TableError("claims ranks architectures: --group must name the architecture column")
+        require_columns(rows, [args.loss, args.flops, args.size_column], args.csv)
+        result = fit_claims(rows, loss=args.loss, flops=args.flops, size=args.size_column, seed=args.seed_column,
+                            selected_column=args.selected_column, arch=group, tie=args.tie, n_boot=args.n_boot,
+                            level=args.level, rng_seed=args.seed, near_decades=args.near_decades,
+                            runs_dir=Path(args.runs_dir), n_col=args.n, compute=args.compute,
+                            warmup_frac=args.warmup_frac)
     elif args.law == "approach3":
         from archscale.analysis.approach3 import fit_approach3_table
 

@@ -94,6 +94,10 @@ def _section_macros(m: Macros, rows: list[Row]) -> None:
     m.add("HasDownstream", yes(any(number(r, "downstream_avg") is not None for r in rows)))
     m.add("HasTransfer", yes(any(number(r, f"score_{t}") is not None and number(r, f"scratch_{t}") is not None
                                  for r in rows for t in scratch)))
+    # lrs: how many learning rates collect chose each run's from (1 outside a sweep; sweep.csv has them all)
+    lrs = max((int(number(r, "lrs")) for r in rows if number(r, "lrs") is not None), default=1)
+    m.add("HasLrSweep", yes(lrs > 1))
+    m.add("NumSweepLrs", str(lrs))
 
 
 def families(rows: list[Row], fits: dict[str, dict[str, Any] | None] | None = None) -> dict[str, str]:
@@ -191,6 +195,73 @@ def _downstream_macros(m: Macros, rows: list[Row]) -> None:
     m.add("HasPartialDownstream", _yes(partial > 0))
 
 
+def _percent_macros(m: Macros, name: str, value: float | None, ci: list[float] | None) -> None:
+    """name, nameLo, nameHi of a fraction in percent with the sign in the value (n/a, not n/a%, when absent)."""
+    lo, hi = ci or (None, None)
+    for key, v in ((name, value), (name + "Lo", lo), (name + "Hi", hi)):
+        m.add(key, fixed(100 * v, 1) + r"\%" if v is not None else NA)
+
+
+def _sci_macros(m: Macros, name: str, value: float | None, ci: list[float | None] | None) -> None:
+    lo, hi = ci or (None, None)
+    for key, v in ((name, value), (name + "Lo", lo), (name + "Hi", hi)):
+        m.add(key, sci(v) if v is not None else NA)
+
+
+def _claims_family_macros(m: Macros, tail: str, f: dict[str, Any]) -> None:
+    """One family's claims: best at its largest ranked size and the tiers there, whether and where the
+    best changes (the crossover of the last change, the one at the largest scale), the L(C) ties, and
+    the reference architecture's gain between its two largest sizes."""
+    from archscale.analysis.report import WHERE_WORDS
+
+    ranked = [r for r in f.get("rankings", []) if r.get("ranked")]
+    last = ranked[-1] if ranked else None
+    best = last["entries"][0] if last else None
+    m.add(f"RankedLoss{tail}", _yes(last is not None))
+    m.add(f"BestLossSize{tail}", tex(last["size"]) if last else NA)
+    m.add(f"BestLossArch{tail}", tex(best["arch"]) if best else NA)
+    m.fit(f"BestLoss{tail}", {"value": best["loss"], "ci": best.get("ci")} if best else None, key="value")
+    m.add(f"NumLossTiers{tail}", str(len(last["tiers"])) if last else NA)
+    m.add(f"TopTier{tail}", ", ".join(tex(a) for a in last["tiers"][0]) if last else NA)
+    changes = f.get("changes", [])
+    ch = changes[-1] if changes else {}
+    x = ch.get("crossover", {})
+    crossing = x.get("status") == "crossing" and x.get("C") is not None
+    m.add(f"BestChanges{tail}", _yes(bool(changes)))
+    m.add(f"NumBestChanges{tail}", str(len(changes)))
+    m.add(f"HasCrossover{tail}", _yes(crossing))
+    _sci_macros(m, f"Crossover{tail}", x.get("C") if crossing else None, x.get("ci") if crossing else None)
+    m.add(f"CrossoverWhere{tail}", WHERE_WORDS.get(x.get("where"), NA))
+    for key, field in (("From", "before"), ("To", "after"), ("FromSize", "from_size"), ("ToSize", "to_size")):
+        m.add(f"Crossover{key}{tail}", tex(ch[field]) if ch else NA)
+    lc = f.get("lc", {})
+    pairs = lc.get("pairs", [])
+    m.add(f"NumLCPairs{tail}", str(len(pairs)))
+    m.add(f"NumLCTies{tail}", str(sum(bool(p.get("tie")) for p in pairs)))
+    m.add(f"NumLCTiers{tail}", str(len(lc["tiers"])) if lc.get("tiers") else NA)
+    ref = f.get("reference")
+    g = (f.get("gains", {}).get(ref) or [None])[-1] if ref else None
+    _percent_macros(m, f"GainRef{tail}", g["gain"] if g else None, g.get("ci") if g else None)
+    m.add(f"GainRefSizes{tail}", f"{tex(g['from_size'])} to {tex(g['to_size'])}" if g else NA)
+
+
+def _claims_macros(m: Macros, fit: dict[str, Any] | None, fam_of: dict[str, str]) -> None:
+    """The studies' claims (claims.json): Oyedele's tie threshold, the seeds behind the intervals,
+    Tay et al.'s published gains (quoted, from claims.TAY_GAINS), and per family (every known one,
+    n/a and `no` without data) the macros of ``_claims_family_macros``."""
+    from archscale.analysis.claims import TAY_GAINS, TIE
+
+    fams = (fit or {}).get("families", {})
+    m.add("TiePercent", f"{100 * (fit or {}).get('tie', TIE):g}")
+    seeds = [e.get("n_seeds", 0) for f in fams.values() for r in f.get("rankings", []) for e in r.get("entries", [])]
+    m.add("MaxSeeds", str(max(seeds, default=0)))
+    m.add("HasRepeats", _yes(max(seeds, default=0) >= 2))
+    for arch, value in sorted(TAY_GAINS.items()):
+        m.add(macro_name("TayGain", arch), fixed(100 * value, 1) + r"\%")
+    for fam in family_list(fam_of):
+        _claims_family_macros(m, suffix(fam), fams.get(fam, {}))
+
+
 def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> list[tuple[str, str]]:
     """(name, value) pairs in a stable order; values are LaTeX, names letters only."""
     m = Macros()
@@ -204,4 +275,5 @@ def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> lis
     from archscale.analysis.report import fit_macros
 
     fit_macros(m, fits, fam_of)
+    _claims_macros(m, fits.get("claims"), fam_of)
     return [(k, v if v != "" else DASH) for k, v in m.items.items()]

@@ -133,3 +133,55 @@ def fit_macros(m: Any, fits: dict[str, dict[str, Any] | None], fam_of: dict[str,
         m.add(f"PredMedianErr{short[:1].upper() + short[1:]}",
               fixed(100 * statistics.median(errs), 1) + r"\%" if errs else "n/a")
         m.add(f"PredMaxErr{short[:1].upper() + short[1:]}", fixed(100 * max(errs), 1) + r"\%" if errs else "n/a")
+
+
+WHERE_WORDS = {"within": "within the runs' compute", "near": "near the runs' compute",
+               "outside": "far outside the runs' compute", "parallel": "parallel lines, no crossing"}
+
+
+def _percent(value: float | None, ci: list[float] | None) -> dict[str, Any] | None:
+    """A fraction as a fitted quantity in percent, for the ``ci`` filter."""
+    if value is None:
+        return None
+    return {"value": 100 * value, "ci": [100 * c for c in ci] if ci else None}
+
+
+def _claims_rows(f: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (size, architecture) by rank, with the gain from the architecture's previous size."""
+    gains = {(a, g.get("to_size")): g for a, gs in f.get("gains", {}).items() for g in gs}
+    rows = []
+    for r in f.get("rankings", []):
+        for i, e in enumerate(r.get("entries", [])):
+            g = gains.get((e.get("arch"), r.get("size")))
+            rows.append({"arch": e.get("arch", ""), "size": r.get("size", ""), "rank": e.get("rank"),
+                         "tier": e.get("tier"), "n_seeds": e.get("n_seeds"), "first_of_size": i == 0,
+                         "loss": {"value": e.get("loss"), "ci": e.get("ci")},
+                         "gain": _percent(g.get("gain"), g.get("ci")) if g else None,
+                         "gain_from": g.get("from_size", "") if g else ""})
+    return rows
+
+
+def claims_context(fit: dict[str, Any] | None) -> dict[str, Any]:
+    """Per family: the ranking rows, where the best architecture changes (with the crossover), the
+    L(C) ties and tiers (Oyedele's rule); families in the fit's order (span, clm, mlm)."""
+    from archscale.analysis.claims import TIE
+
+    fams = []
+    for fam, f in (fit or {}).get("families", {}).items():
+        changes = []
+        for ch in f.get("changes", []):
+            x = ch.get("crossover", {})
+            changes.append({**{k: ch.get(k, "") for k in ("from_size", "to_size", "before", "after")},
+                            "status": x.get("status", ""), "C": x.get("C"), "ci": x.get("ci") or [None, None],
+                            "ci_reason": x.get("ci_reason") or "", "where": WHERE_WORDS.get(x.get("where"), "")})
+        lc = f.get("lc", {})
+        fams.append({"family": fam, "label": f.get("label", fam), "reference": f.get("reference") or "",
+                     "rows": _claims_rows(f), "changes": changes, "ranked": any(
+                         r.get("ranked") for r in f.get("rankings", [])),
+                     "lc_status": lc.get("status", ""), "lc_reason": lc.get("reason", ""),
+                     "lc_compute": COMPUTE_WORDS.get(lc.get("compute"), lc.get("compute", "")),
+                     "lc_ties": [p for p in lc.get("pairs", []) if p.get("tie")],
+                     "lc_pairs": len(lc.get("pairs", [])), "lc_tiers": lc.get("tiers", []), "lc_at": lc.get("at")})
+    return {"available": fit is not None, "families": fams,
+            "tie_percent": f"{100 * (fit or {}).get('tie', TIE):g}",
+            "level": round(100 * (fit or {}).get("ci_level", 0.95))}

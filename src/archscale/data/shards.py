@@ -35,12 +35,17 @@ def _chunks(text: str, size: int = 1 << 15) -> list[str]:
     return out
 
 
-def encode_split(tokenizer, jsonl: Path, out_bin: Path, dtype, eos: int, batch_chars: int = 1 << 22) -> int:
-    """Encode one split to `out_bin`; returns the number of tokens written."""
+def encode_split(tokenizer, jsonl: Path, out_bin: Path, dtype, eos: int,
+                 batch_chars: int = 1 << 22) -> tuple[int, str]:
+    """Encode one split to `out_bin`; returns the number of tokens written and the sha256 of the file's
+    bytes (hashed as they are written, so the shard is never read back)."""
+    import hashlib
+
     from tqdm import tqdm
 
     total_bytes = jsonl.stat().st_size
     n_tokens = 0
+    digest = hashlib.sha256()
     with atomic_path(out_bin) as tmp, open(tmp, "wb") as out, open(jsonl) as fh, \
             tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"tokenize {jsonl.name}", mininterval=2) as bar:
         pieces, ends, size = [], [], 0
@@ -55,9 +60,11 @@ def encode_split(tokenizer, jsonl: Path, out_bin: Path, dtype, eos: int, batch_c
             for enc, is_end in zip(tokenizer.encode_batch_fast(pieces, add_special_tokens=False), ends):
                 ids = np.asarray(enc.ids, dtype=dtype)
                 out.write(memoryview(ids))
+                digest.update(memoryview(ids))
                 n_tokens += len(ids)
                 if is_end:
                     out.write(eos_bytes)
+                    digest.update(eos_bytes)
                     n_tokens += 1
             pieces.clear()
             ends.clear()
@@ -73,12 +80,13 @@ def encode_split(tokenizer, jsonl: Path, out_bin: Path, dtype, eos: int, batch_c
                 size = 0
         if pieces:
             flush()
-    return n_tokens
+    return n_tokens, digest.hexdigest()
 
 
 def tokenize_shard(prepared_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, shard: int,
                    log=None) -> dict:
-    """Encode {train,val}-<shard>.jsonl to {train,val}-<shard>.bin and part-<shard>.json (token counts)."""
+    """Encode {train,val}-<shard>.jsonl to {train,val}-<shard>.bin and part-<shard>.json (token counts
+    and sha256 of each file)."""
     from tokenizers import Tokenizer
 
     prepared_dir, tokenizer_dir, out_dir = Path(prepared_dir), Path(tokenizer_dir), Path(out_dir)
@@ -90,10 +98,11 @@ def tokenize_shard(prepared_dir: str | Path, tokenizer_dir: str | Path, out_dir:
             "tokenizer_sha256": sha256_file(tokenizer_dir / "tokenizer.json"), "splits": {}}
     for split in ("train", "val"):
         t0 = time.perf_counter()
-        n = encode_split(tok, prepared_dir / shard_name(split, shard, ".jsonl"),
+        n, sha = encode_split(tok, prepared_dir / shard_name(split, shard, ".jsonl"),
                          out_dir / shard_name(split, shard, ".bin"), dtype, eos)
         dt = time.perf_counter() - t0
-        part["splits"][split] = {"tokens": n}  # timings only in the log: the json must reproduce byte for byte
+        # timings only in the log: the json must reproduce byte for byte
+        part["splits"][split] = {"tokens": n, "sha256": sha}
         if log:
             log.info("shard %d %s: %d tokens in %.1f s = %.0f tokens/s", shard, split, n, dt, n / max(dt, 1e-9))
     write_json(out_dir / shard_name("part", shard, ".json"), part)
@@ -102,8 +111,12 @@ def tokenize_shard(prepared_dir: str | Path, tokenizer_dir: str | Path, out_dir:
 
 def index_shards(out_dir: str | Path, n_shards: int, log=None, check=None) -> dict:
     """The gather: part-<k>.json of every shard -> meta.json (vocabulary, dtype and each split's files
-    in order with their token counts). Stops when the shards disagree or a split has no tokens, or
-    when `check(meta)` raises (called before meta.json is written)."""
+    in order with their token counts and sha256). Stops when the shards disagree or a split has no
+    tokens, or when `check(meta)` raises (called before meta.json is written).
+
+    With each file's sha256, meta.json changes whenever any shard's bytes do: a pretraining or eval
+    job depends on meta.json alone (Snakemake and dvc.yaml), not on the 2 x data.shards files, which
+    keeps a 10k-job DAG small (benchmarks/dag.py)."""
     out_dir = Path(out_dir)
     parts = [read_json(out_dir / shard_name("part", k, ".json")) for k in range(n_shards)]
     keys = ("vocab_size", "dtype", "eos_id", "tokenizer_sha256")
@@ -112,10 +125,13 @@ def index_shards(out_dir: str | Path, n_shards: int, log=None, check=None) -> di
             differ = ", ".join(f"{key} {part[key]}" for key in keys if part[key] != parts[0][key])
             raise ShardError(f"{out_dir / shard_name('part', k, '.json')}: tokenized with another tokenizer than "
                              f"shard 0 ({differ}): rerun its tokenize job")
+        if any("sha256" not in info for info in part["splits"].values()):
+            raise ShardError(f"{out_dir / shard_name('part', k, '.json')}: no sha256 of its files (tokenized by an "
+                             "older archscale): rerun its tokenize job (snakemake --forcerun tokenize)")
     meta = {key: parts[0][key] for key in keys} | {"shards": n_shards, "splits": {}}
     for split in ("train", "val"):
-        files = [{"name": shard_name(split, k, ".bin"), "tokens": p["splits"][split]["tokens"]}
-                 for k, p in enumerate(parts)]
+        files = [{"name": shard_name(split, k, ".bin"), "tokens": p["splits"][split]["tokens"],
+                  "sha256": p["splits"][split]["sha256"]} for k, p in enumerate(parts)]
         meta["splits"][split] = {"tokens": sum(f["tokens"] for f in files), "files": files}
         if not meta["splits"][split]["tokens"]:
             raise ShardError(f"{out_dir}: the {split} split has no tokens in any of its {n_shards} shard(s)")

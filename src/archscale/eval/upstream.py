@@ -230,15 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(run_dir / "model"))
     special = special_ids(tokenizer)
     t0 = time.perf_counter()
+    eval_seed = rc.get("eval_seed", rc["seed"])  # the study's held-out draws, the same for every repeat
     result = evaluate(model, TokenShard(args.shards, "val"), kind, seq_len=rc["train"]["seq_len"],
                       eval_tokens=rc["train"]["eval_tokens"], micro_batch=rc["train"]["micro_batch_size"],
-                      objectives=rc["objectives"], special=special, seed=rc["seed"], device=device,
+                      objectives=rc["objectives"], special=special, seed=eval_seed, device=device,
                       tokenizer=tokenizer)
     if kind == "encoder":  # BERT/ALBERT: the NSP/SOP head's accuracy beside the MLM loss (None without one)
         tr = rc["train"]
         result["sentence_acc"] = sentence_accuracy(
             model, TokenShard(args.shards, "val"), seq_len=tr["seq_len"], eval_tokens=tr["eval_tokens"],
-            micro_batch=tr["micro_batch_size"], objectives=rc["objectives"], special=special, seed=rc["seed"],
+            micro_batch=tr["micro_batch_size"], objectives=rc["objectives"], special=special, seed=eval_seed,
             device=device)
     result.update(run=rc["run"], objective=rc["objective"], loss_target={"clm": "next token", "mlm": "masked tokens",
                   "span": "span targets"}[rc["objective"]], wall_s=round(time.perf_counter() - t0, 3),

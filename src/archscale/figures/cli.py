@@ -22,6 +22,7 @@ FIGURES: dict[str, str] = {
     "learning_curves": "validation loss vs training FLOPs of every run",
     "fit_residuals": "residuals (log loss) of every fitted law",
     "prediction_check": "predicted vs measured loss of each held-out largest size",
+    "lr_sweep": "validation loss vs peak learning rate of every swept run, the lr the fits use ringed",
 }
 
 

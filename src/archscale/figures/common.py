@@ -53,6 +53,7 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"archscale figure {name}", description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--summary", default="results/summary.csv", help="one row per run")
+    p.add_argument("--sweep", default="results/sweep.csv", help="every run of an lr sweep or repeat (collect)")
     p.add_argument("--fits-dir", default="results/fits", help="folder with the fit JSON files")
     p.add_argument("--runs-dir", default="results/runs", help="folder with {run}/curve.csv")
     p.add_argument("--out-dir", default="figures", help=f"writes {name}.pdf and {name}.png here")

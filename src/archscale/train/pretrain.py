@@ -196,7 +196,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     total_steps = max(math.ceil(rc["shape"]["tokens"] / tokens_per_step), 1)
 
     probe = make_batch(train_shard.windows(np.arange(micro) * raw_len, raw_len), kind,
-                       rng_for(rc["seed"], FLOPS_STREAM, 0), rc["objectives"], special, vocab)
+                       rng_for(rc.get("eval_seed", rc["seed"]), FLOPS_STREAM, 0), rc["objectives"], special, vocab)
     probe = {k: torch.from_numpy(v) for k, v in probe.items()}
     recurrent = is_recurrent(model.config)
     if recurrent:  # steady state: every step attends to mem_len memory keys (analytic_flops counts them)
@@ -242,7 +242,8 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
     eval_kw = dict(seq_len=seq_len, eval_tokens=tr["eval_tokens"], micro_batch=micro, objectives=rc["objectives"],
-                   special=special, seed=rc["seed"], device=device, tokenizer=tokenizer, memory_off=False)
+                   special=special, seed=rc.get("eval_seed", rc["seed"]), device=device, tokenizer=tokenizer,
+                   memory_off=False)
     # The train loss of an eval window may straddle a checkpoint (SIGTERM between evals): its partial
     # sum travels in the checkpoint so a resumed curve.csv equals an uninterrupted one.
     loss_sum, loss_n = torch.tensor(partial_loss[0], dtype=torch.float32, device=device), partial_loss[1]
