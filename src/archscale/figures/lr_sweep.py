@@ -73,6 +73,9 @@ def draw(rows: list[dict], out_dir: str) -> list:
                     ax.plot([lr], [m], "o", ms=8, mfc="none", mec=color[size], mew=1.2)
         ax.set_title(arch_label(arch), pad=3)
         log_axis(ax, "x")
+        lrs = sorted({p[0] for pts in swept[arch].values() for p in pts})
+        ax.set_xticks(lrs, [format(v, "g") for v in lrs])  # the swept values themselves, not decades
+        ax.xaxis.set_minor_locator(plt.NullLocator())
     grid_labels(fig, axes, "peak learning rate", "validation loss (nats/token)")
     figure_legend(fig, [handles[s] for s in sizes if s in handles], [s for s in sizes if s in handles])
     return save(fig, out_dir, NAME)
