@@ -157,10 +157,6 @@ def validate(params: dict, source: str = "params") -> dict:
             raise ConfigError(f"{source}: architectures.{name}: impl 'hf' needs a model_type")
         if arch["impl"] == "native" and "module" not in arch:
             raise ConfigError(f"{source}: architectures.{name}: impl 'native' needs a module")
-    try:
-        check_runs(params, source)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
         if "mlm" in arch and arch["objective"] != "mlm":
             key = ".".join(["mlm", *list(arch["mlm"])[:1]])
             raise ConfigError(f"{source}: architectures.{name}.{key}: only an mlm architecture takes mlm "
@@ -174,6 +170,10 @@ def validate(params: dict, source: str = "params") -> dict:
         if tr["batch_size"] % tr["micro_batch_size"]:
             raise ConfigError(f"{source}: {where}: batch_size ({tr['batch_size']}) must be a multiple of "
                               f"micro_batch_size ({tr['micro_batch_size']})")
+    try:
+        check_runs(params, source)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return params
 
 
