@@ -166,6 +166,7 @@ def test_report_holds_figures_tables_fits_and_run_configs(report):
         assert " ".join(first_words) in re.sub(r"<[^>]+>", "", entry["caption"]).replace("\n", " "), name
     # no scan runs in the smoke preset: the scan figures (drawn as placeholders) are left out
     assert not [p for p in results if "scan" in p], [p for p in results if "scan" in p]
+    assert "figures/lr_sweep.png" not in results, "no lr sweep in the smoke preset: its figure is left out"
     figures = {p for p in categories["Figures"][next(iter(categories["Figures"]))]}
     assert figures == {f"figures/{n}.png" for n in FIGURES}
     # tables: the CSV files (readable) and the generated LaTeX

@@ -124,6 +124,7 @@ IN_REPORT = {
     "width_scan": "width" in SCAN_KINDS,
     "downstream_scaling": bool(FT_TASKS),
     "table3_transfer": bool(SCRATCH_TASKS),
+    "lr_sweep": bool(PARAMS.get("sweeps")),
 }
 REPORT_DIR = "../report"
 
