@@ -64,11 +64,15 @@ def tokenize_rounds(ws: Path, sides: dict, reps: int, limit_bytes: int | None) -
             for name, mod in sides.items():
                 out = Path(tmp) / f"{name}.bin"
                 t0 = time.perf_counter()
-                n = mod.encode_split(tok, src, out, np.uint16, eos)
+                ret = mod.encode_split(tok, src, out, np.uint16, eos)
                 dt = time.perf_counter() - t0
+                # (tokens, sha256 of the bytes written) since meta.json carries each file's hash; a count before
+                n, written = ret if isinstance(ret, tuple) else (ret, None)
                 if r:  # round 0 is warm-up (page cache, tokenizer caches)
                     res[name]["tok_s"].append(n / dt)
                 res[name]["sha"].add(sha256(out))
+                if written is not None and written != sha256(out):
+                    sys.exit(f"{name}: encode_split's sha256 {written} is not the file's {sha256(out)}")
                 res[name]["tokens"] = n
             print(f"tokenize round {r}/{reps}", file=sys.stderr, flush=True)
     return res

@@ -189,3 +189,27 @@ def test_plan_states_epochs_for_a_corpus_size_given():
     # smoke gpt2-pico: 7,680 tokens at batch 8 x seq 32 = 30 steps x 256 = 7,680 tokens drawn (clm: raw = seq)
     assert "409,600 train tokens (--train-tokens)" in proc.stdout
     assert float(row.split()[4]) == pytest.approx(7680 / 409600, rel=1e-2)
+
+
+def test_meta_json_carries_each_token_file_s_sha256(tiny_lm_data, tmp_path):
+    """meta.json lists every token file with the sha256 of its bytes (hashed as tokenize writes it), so
+    it changes whenever a shard does and the per-run jobs can depend on it alone; a part file from an
+    older tokenize (no sha256) stops index_shards, naming the file and the job to rerun."""
+    import hashlib
+    import json
+    import shutil
+
+    from archscale.data.shards import ShardError, index_shards
+
+    shards = tiny_lm_data[0] / "shards"
+    meta = json.loads((shards / "meta.json").read_text())
+    for split in ("train", "val"):
+        for f in meta["splits"][split]["files"]:
+            assert f["sha256"] == hashlib.sha256((shards / f["name"]).read_bytes()).hexdigest(), f["name"]
+    old = tmp_path / "shards"
+    shutil.copytree(shards, old)
+    part = json.loads((old / "part-00000.json").read_text())
+    del part["splits"]["val"]["sha256"]
+    (old / "part-00000.json").write_text(json.dumps(part))
+    with pytest.raises(ShardError, match=r"part-00000.json: no sha256 .* rerun its tokenize job"):
+        index_shards(old, 1)
