@@ -88,13 +88,16 @@ def test_a_sweep_keeps_the_lr_with_the_lowest_mean_over_seeds(tmp_path):
 def test_summary_rows_say_how_many_lrs_their_run_was_chosen_from(tmp_path):
     """`lrs` (after `lr`) counts the learning rates of a row's (arch, size) in the sweep; the paper's
     \\HasLrSweep and \\NumSweepLrs come from it."""
-    from archscale.collect import with_lrs
+    from archscale.collect import lr_counts, with_lrs
 
     sweep = [{"arch": "gpt2", "size": "nano", "lr": lr} for lr in (0.001, 0.002, 0.004, 0.002)]
     sweep.append({"arch": "transformer", "size": "nano", "lr": 0.01})
-    row = with_lrs({"run": "gpt2-nano+lr0.002", "arch": "gpt2", "size": "nano", "lr": 0.002, "seed": 0}, sweep)
+    counts = lr_counts(sweep)
+    row = with_lrs({"run": "gpt2-nano+lr0.002", "arch": "gpt2", "size": "nano", "lr": 0.002, "seed": 0},
+                   counts["gpt2", "nano"])
     assert list(row) == ["run", "arch", "size", "lr", "lrs", "seed"] and row["lrs"] == 3
-    other = with_lrs({"run": "transformer-nano", "arch": "transformer", "size": "nano", "lr": 0.01}, sweep)
+    other = with_lrs({"run": "transformer-nano", "arch": "transformer", "size": "nano", "lr": 0.01},
+                     counts["transformer", "nano"])
     m = dict(build_macros([{**row, "lrs": str(row["lrs"])}, {**other, "lrs": str(other["lrs"])}], {}))
     assert (m["HasLrSweep"], m["NumSweepLrs"]) == ("yes", "3")
     m = dict(build_macros([{**other, "lrs": "1"}], {}))

@@ -100,9 +100,16 @@ def select(rows: list[dict]) -> list[dict]:
              "selected": "yes" if best[r["arch"], r["size"]][1] == r["lr"] else "no"} for r in rows]
 
 
-def with_lrs(row: dict, sweep: list[dict]) -> dict:
-    """A summary row with `lrs` after `lr`: how many learning rates its (arch, size) was trained at."""
-    n = len({r["lr"] for r in sweep if (r["arch"], r["size"]) == (row["arch"], row["size"])})
+def lr_counts(sweep: list[dict]) -> dict[tuple[str, str], int]:
+    """(arch, size) -> how many learning rates it was trained at (sweep.csv's rows, one pass)."""
+    lrs: dict[tuple[str, str], set] = {}
+    for r in sweep:
+        lrs.setdefault((r["arch"], r["size"]), set()).add(r["lr"])
+    return {key: len(values) for key, values in lrs.items()}
+
+
+def with_lrs(row: dict, n: int) -> dict:
+    """A summary row with `lrs` = n after `lr`."""
     out = {}
     for key, value in row.items():
         out[key] = value
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = select(summary)
     chosen = {r["run"] for r in sweep if r["selected"] == "yes"}
     write_csv(Path(args.sweep), sweep)
-    write_csv(Path(args.out), [with_lrs(r, sweep) for r in summary if r["run"] in chosen])
+    lrs = lr_counts(sweep)
+    write_csv(Path(args.out), [with_lrs(r, lrs[r["arch"], r["size"]]) for r in summary if r["run"] in chosen])
     write_csv(Path(args.throughput), throughput)
     for r in sweep:
         if r["selected"] == "yes" and r["run"] == str(cfg.parse_run(r["run"]).without_seed) and "+lr" in r["run"]:
