@@ -19,7 +19,7 @@ def params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml"])
+@pytest.mark.parametrize("preset", ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml", "presets/tuned.yaml"])
 def test_shipped_presets_validate(preset):
     path = REPO / preset
     if not path.exists():

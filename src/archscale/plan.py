@@ -2,7 +2,7 @@
 
 Per run and in total: parameters, training tokens and FLOPs, epochs over the tokenized corpus,
 checkpoint disk, and GPU-hours at a stated MFU on a named GPU. Models are built on the `meta`
-device (shapes only, no memory, no init), so the paper preset's 89 runs plan in seconds.
+device (shapes only, no memory, no init), so the paper preset's 116 runs plan in seconds (16 s for 89 runs on 2 cores).
 
 - FLOPs: 3 x the analytic forward FLOPs per input token (`models/flops.py`, the formula every run
   checks against its measured FLOPs) x tokens; tokens = steps x batch x seq_len, as pretraining.
