@@ -76,7 +76,7 @@ stamp "workflow under Slurm: $slurm_secs s"
 checked=0
 # the Snakefile's localrules (workflow/rules/report.smk) run on this host; every other job through Slurm
 python3 "$REPO/tests/slurm/check_slurm_jobs.py" --workdir "$WORK/slurm" --squeue \
-  --local-rules 'collect,fit_law,render_tables,build_paper,draw_*' || checked=$?
+  --local-rules 'select_lr,collect,fit_law,render_tables,build_paper,draw_*' || checked=$?
 
 if [ "${LOCAL:-0}" = 1 ]; then
   scratch "$WORK/local"

@@ -9,9 +9,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from archscale.analysis.macros import build_macros
 from archscale.analysis.table import read_csv
-from archscale.collect import collect, select, write_csv
+from archscale.collect import collect, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["CB", "COPA", "RTE"]
@@ -34,7 +36,8 @@ def _results(root: Path) -> Path:
         _write(root / "upstream" / run / "upstream.json", {**up, **({"val_bpb": bpb} if bpb is not None else {})})
         for task, score in scores.items():
             _write(root / "finetune" / run / task / "metrics.json", {"score": score})
-    summary, _ = collect(root / "runs", root / "upstream", root / "finetune", ["gpt2-nano", "transformer-nano"], TASKS)
+    summary, _, _ = collect(root / "runs", root / "upstream", root / "finetune", ["gpt2-nano", "transformer-nano"],
+                            TASKS)
     write_csv(root / "summary.csv", summary)
     return root / "summary.csv"
 
@@ -77,8 +80,9 @@ def test_a_sweep_keeps_the_lr_with_the_lowest_mean_over_seeds(tmp_path):
         _write(tmp_path / "runs" / run / "config.json", {"train": {"lr": lr}})
         _write(tmp_path / "upstream" / run / "upstream.json",
                {"val_loss": loss, "val_ppl": 1.0, "neg_log_ppl": -loss, "loss_target": "next token"})
-    summary, _ = collect(tmp_path / "runs", tmp_path / "upstream", None, runs, [])
-    sweep = {r["run"]: r for r in select(summary)}
+    summary, _, rows = collect(tmp_path / "runs", tmp_path / "upstream", None, runs, [])
+    sweep = {r["run"]: r for r in rows}
+    assert [r["run"] for r in summary] == [r for r in runs if sweep[r]["selected"] == "yes"]
     assert {r for r, row in sweep.items() if row["selected"] == "yes"} == {
         "gpt2-nano+lr0.002", "gpt2-nano+lr0.002+s1", "transformer-nano", "transformer-nano+s1"}
     assert sweep["gpt2-nano+lr0.001"]["mean_val_loss"] == 3.2 and sweep["gpt2-nano+lr0.001"]["seeds"] == 2
@@ -102,3 +106,57 @@ def test_summary_rows_say_how_many_lrs_their_run_was_chosen_from(tmp_path):
     assert (m["HasLrSweep"], m["NumSweepLrs"]) == ("yes", "3")
     m = dict(build_macros([{**other, "lrs": "1"}], {}))
     assert (m["HasLrSweep"], m["NumSweepLrs"]) == ("no", "1")
+
+
+def test_a_sweep_fine_tunes_its_selected_lr_and_collect_wires_the_scores_to_it(tmp_path):
+    """`archscale select-lr` picks, per (arch, size), the lr with the lowest val_loss averaged over
+    seeds (a tie: the smaller lr), as sweep.csv does; fine-tunes are named without lr, and collect
+    puts their scores on the selected rows and stops, naming the file, at a fine-tune of another lr."""
+    from archscale import config as cfg
+    from archscale.runs import tuned_runs
+    from archscale.select_lr import main as select_main
+
+    params = cfg.load(REPO / "presets" / "smoke.yaml")
+    params["grid"] = {"architectures": ["gpt2"], "sizes": ["nano"]}
+    params["sweeps"] = {"lr": {"lr": [0.001, 0.002, 0.004]}}
+    params["seeds"] = [1]
+    cfg.validate(params)
+    assert tuned_runs(params) == ["gpt2-nano", "gpt2-nano+s1"]
+    # lr 0.001 has the best single seed (3.0), lr 0.002 the best mean (3.125)
+    losses = {"gpt2-nano+lr0.001": 3.0, "gpt2-nano+lr0.001+s1": 3.4, "gpt2-nano+lr0.002": 3.1,
+              "gpt2-nano+lr0.002+s1": 3.15, "gpt2-nano+lr0.004": 3.3, "gpt2-nano+lr0.004+s1": 3.3}
+    assert sorted(losses) == sorted(cfg.runs(params))
+
+    def plant(values):
+        for run, loss in values.items():
+            lr = cfg.resolve_run(params, run)["train"]["lr"]
+            _write(tmp_path / "runs" / run / "metrics.json",
+                   {"run": run, "arch": "gpt2", "size": "nano", "objective": "clm", "scan": ""})
+            _write(tmp_path / "runs" / run / "config.json", {"train": {"lr": lr}})
+            _write(tmp_path / "upstream" / run / "upstream.json",
+                   {"val_loss": loss, "val_ppl": 1.0, "neg_log_ppl": -loss, "loss_target": "next token"})
+        out = tmp_path / "sweeps" / "gpt2-nano.json"
+        assert select_main([*values, "--runs-dir", str(tmp_path / "runs"), "--upstream-dir",
+                            str(tmp_path / "upstream"), "--out", str(out)]) == 0
+        return json.loads(out.read_text())
+
+    tie = plant({**losses, "gpt2-nano+lr0.004": 3.1, "gpt2-nano+lr0.004+s1": 3.15})
+    assert tie["lr"] == 0.002, "a tie goes to the smaller lr"
+    choice = plant(losses)
+    assert choice["lr"] == 0.002 and choice["mean_val_loss"]["0.001"] == 3.2
+    assert choice["selected"] == {"gpt2-nano": "gpt2-nano+lr0.002", "gpt2-nano+s1": "gpt2-nano+lr0.002+s1"}
+    for tuned, score in (("gpt2-nano", 60.0), ("gpt2-nano+s1", 70.0)):
+        _write(tmp_path / "finetune" / tuned / "CB" / "metrics.json",
+               {"score": score, "pretrained_run": choice["selected"][tuned]})
+    summary, _, _ = collect(tmp_path / "runs", tmp_path / "upstream", tmp_path / "finetune", list(losses), ["CB"])
+    assert [(r["run"], r["score_CB"]) for r in summary] == [("gpt2-nano+lr0.002", 60.0),
+                                                           ("gpt2-nano+lr0.002+s1", 70.0)]
+    stale = tmp_path / "finetune" / "gpt2-nano+s1" / "CB" / "metrics.json"
+    _write(stale, {"score": 90.0, "pretrained_run": "gpt2-nano+lr0.001+s1"})
+    with pytest.raises(ValueError, match=re.escape(str(stale))):
+        collect(tmp_path / "runs", tmp_path / "upstream", tmp_path / "finetune", list(losses), ["CB"])
+    # a run that is not evaluated yet stops the selection, naming the file
+    (tmp_path / "upstream" / "gpt2-nano+lr0.004+s1" / "upstream.json").unlink()
+    assert select_main([*losses, "--runs-dir", str(tmp_path / "runs"), "--upstream-dir", str(tmp_path / "upstream"),
+                        "--out", str(tmp_path / "sweeps" / "x.json")]) == 1
+    assert not (tmp_path / "sweeps" / "x.json").exists()

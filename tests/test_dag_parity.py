@@ -20,9 +20,11 @@ from archscale import config as cfg
 from archscale.dvcyaml import main as dvc_yaml_main
 from archscale.dvcyaml import render
 
-PRESETS = ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml"]
-# a third preset, as a user would write one: the smoke preset cut into 3 data shards
+PRESETS = ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml", "presets/tuned.yaml"]
+# presets as a user would write them: the smoke preset cut into 3 data shards; the tuned one's lr
+# sweep and seeds with fine-tuning, which reads only the selected lr (one job per arch, size, seed)
 SHARDED = "extends: smoke.yaml\ndata: {shards: 3, max_docs: null}\n"
+SWEPT_FT = "extends: tuned.yaml\nfinetune: {tasks: [CB, RTE], scratch_tasks: [CB]}\n"
 
 
 def snakemake_jobs(ws: Path, configfile: str) -> list[dict]:
@@ -68,7 +70,7 @@ def under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-@pytest.mark.parametrize("preset", PRESETS + ["presets/sharded.yaml"])
+@pytest.mark.parametrize("preset", PRESETS + ["presets/sharded.yaml", "presets/swept_ft.yaml"])
 def test_snakemake_and_generated_dvc_yaml_agree(tmp_path, preset):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -76,6 +78,7 @@ def test_snakemake_and_generated_dvc_yaml_agree(tmp_path, preset):
         (corpus / f"doc{i}.txt").write_text(f"document {i}\n" * (i + 1))
     ws = make_workspace(tmp_path / "ws", corpus=corpus)
     (ws / "presets" / "sharded.yaml").write_text(SHARDED)
+    (ws / "presets" / "swept_ft.yaml").write_text(SWEPT_FT)
     assert dvc_yaml_main(["--params", str(ws / preset), "--out", str(ws / "dvc.yaml")]) == 0
     subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=ws, check=True)
     jobs, stages = snakemake_jobs(ws, preset), dvc_stages(ws)
@@ -117,6 +120,19 @@ def test_snakemake_and_generated_dvc_yaml_agree(tmp_path, preset):
         assert "pretrain.transformer-base_l16" in stages and "pretrain.transformer-base_d1536" in stages
     if "sharded" in preset:
         assert {f"tokenize.{k:05d}" for k in range(3)} <= set(stages)
+    if "swept_ft" in preset:  # 4 archs x 3 sizes x 3 lrs x 3 seeds pretrained; fine-tuned once per lr triple
+        tuned = [f"{a}-{s}{seed}" for a in ("transformer", "glu", "gpt2", "bert_clm")
+                 for s in ("pico", "nano", "micro") for seed in ("", "+s1", "+s2")]
+        cb = [n.split(".")[1] for n in stages if n.startswith("finetune.") and n.endswith(".CB")]
+        assert sorted(cb) == sorted(tuned)
+        assert len([n for n in stages if n.startswith("finetune")]) == 36 * 3 and len(cfg.runs(params)) == 108
+        deps = stages["finetune.gpt2-nano+s1.RTE"]["deps"]
+        assert sorted(d for d in deps if d.endswith("/model")) == [
+            f"results/runs/gpt2-nano+lrx{f}+s1/model" for f in ("0.5", "1", "2")], "its seed, every lr"
+        assert "results/sweeps/gpt2-nano.json" in deps
+        select = stages["select_lr.gpt2-nano"]["deps"]
+        assert len([d for d in select if d.endswith("upstream.json")]) == 9, "every lr and seed selects the lr"
+        assert len([n for n in stages if n.startswith("select_lr.")]) == 12
 
 
 def test_committed_dvc_yaml_is_current_and_a_stale_one_fails_the_check(tmp_path, capsys):

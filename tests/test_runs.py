@@ -127,3 +127,43 @@ def test_a_repeat_trains_differently_and_is_scored_on_the_study_s_eval_draws(dat
                    "--out", str(d / "upstream.json"))
     rep_up, swapped_up = (json.loads((d / "upstream.json").read_text()) for d in (rep, swapped))
     assert rep_up["val_loss"] == swapped_up["val_loss"]
+
+
+def test_a_sweep_s_fine_tune_reads_the_lr_its_upstream_evals_select(data, sample_data):
+    """In a sweep (lrs 0.001, 0.004; seeds `seed` and 3), `archscale select-lr` reads the two lrs'
+    upstream evals over both seeds and picks the lower mean (0.004, though 0.001 has the better
+    single seed); `archscale finetune --run gpt2-pico` fine-tunes this seed's model at that lr and
+    writes under the id without lr, recording the run it read. Without the selection it stops."""
+    root, params = data
+    params["grid"] = {"architectures": ["gpt2"], "sizes": ["pico"]}
+    params["sweeps"] = {"lr": {"lr": [0.001, 0.004]}}
+    params["seeds"] = [3]
+    params["finetune"].update(steps=2, eval_every=2, max_eval_examples=16)
+    params["sizes"]["pico"]["tokens"] = 4 * params["train"]["batch_size"] * params["train"]["seq_len"]
+    pfile = root / "sweep.yaml"
+    pfile.write_text(yaml.safe_dump(params))
+    runs = {"gpt2-pico+lr0.001": 5.0, "gpt2-pico+lr0.001+s3": 6.2,
+            "gpt2-pico+lr0.004": 5.4, "gpt2-pico+lr0.004+s3": 5.5}
+    assert sorted(cfg.runs(params)) == sorted(runs)
+    for run, loss in runs.items():
+        (root / "up" / run).mkdir(parents=True)
+        (root / "up" / run / "upstream.json").write_text(json.dumps({"val_loss": loss}))
+    for run in ("gpt2-pico+lr0.001", "gpt2-pico+lr0.004"):  # the fine-tuned seed's models
+        _archscale("pretrain", "--params", str(pfile), "--run", run, "--shards", str(root / "shards"),
+                   "--tokenizer", str(root / "tok"), "--out", str(root / "runs" / run))
+    for run in ("gpt2-pico+lr0.001+s3", "gpt2-pico+lr0.004+s3"):  # the other seed: only its lr matters here
+        (root / "runs" / run).mkdir(parents=True)
+        (root / "runs" / run / "config.json").write_text(json.dumps(cfg.resolve_run(params, run)))
+    finetune = ["finetune", "--params", str(pfile), "--run", "gpt2-pico", "--task", "CB", "--runs-dir",
+                str(root / "runs"), "--sweeps-dir", str(root / "sweeps"), "--data", str(sample_data / "superglue"),
+                "--out-root", str(root / "ft"), "--no-hub"]
+    proc = subprocess.run(["archscale", *finetune], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1 and "gpt2-pico.json does not select a run for gpt2-pico" in proc.stderr
+    proc = subprocess.run(["archscale", "select-lr", *runs, "--runs-dir", str(root / "runs"), "--upstream-dir",
+                           str(root / "up"), "--out", str(root / "sweeps" / "gpt2-pico.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    _archscale(*finetune)
+    rec = json.loads((root / "ft" / "gpt2-pico" / "CB" / "metrics.json").read_text())
+    assert (rec["run"], rec["pretrained_run"]) == ("gpt2-pico", "gpt2-pico+lr0.004")
+    assert not (root / "ft" / "gpt2-pico+lr0.004").exists()

@@ -20,6 +20,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "index_shards": ("archscale.data.shards", "gather the token shards into meta.json; check data.max_epochs"),
     "pretrain": ("archscale.train.pretrain", "pretrain one architecture x size with DeepSpeed"),
     "evaluate_upstream": ("archscale.eval.upstream", "held-out loss / perplexity of a pretrained run"),
+    "select-lr": ("archscale.select_lr", "an lr sweep's choice for one arch x size (lowest mean val_loss over seeds)"),
     "finetune": ("archscale.eval.finetune", "fine-tune a pretrained run on one SuperGLUE task"),
     "collect": ("archscale.collect", "gather every run into results/summary.csv"),
     "fit": ("archscale.analysis.cli", "fit scaling laws to any CSV of runs (JSON out)"),

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 from archscale.io import atomic_path, get_logger, read_json
+from archscale.runs import best_lr, parse_run
 
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
@@ -46,11 +48,19 @@ def _fmt(value) -> str:
 def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "score_", average: bool = True) -> dict:
     """<prefix><Task> per task (empty when unavailable) and, with `average`, their SuperGLUE-style
     average (downstream_avg) over the tasks with a score, which ones (downstream_tasks, space
-    separated) and whether any task of `tasks` is missing from it (downstream_partial: yes/no)."""
+    separated) and whether any task of `tasks` is missing from it (downstream_partial: yes/no).
+
+    A run's fine-tunes are under its id without lr (`RunId.without_lr`: a sweep fine-tunes only the
+    lr it selects) and record the pretrained run they read: one that is not `run` stops collect,
+    naming the file (the fine-tune picked another lr than this sweep.csv: a stale result)."""
     row, used = {}, []
     for task in tasks:
-        path = finetune_dir / run / task / "metrics.json"
-        score = read_json(path).get("score") if path.is_file() else None
+        path = finetune_dir / parse_run(run).without_lr / task / "metrics.json"
+        rec = read_json(path) if path.is_file() else {}
+        if rec.get("pretrained_run", run) != run:
+            raise ValueError(f"{path}: fine-tuned {rec['pretrained_run']}, but the sweep selects {run}; "
+                             "rerun this fine-tune (its inputs changed since)")
+        score = rec.get("score")
         row[f"{prefix}{task}"] = score
         if score is not None:
             used.append((task, score))
@@ -63,9 +73,10 @@ def downstream(finetune_dir: Path, run: str, tasks: list[str], prefix: str = "sc
 
 def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs: list[str], tasks: list[str],
             scratch_dir: Path | None = None, scratch_tasks: list[str] = ()):
-    """summary rows (score_<Task> from pretrained models, scratch_<Task> from random inits of the
-    same shape) and throughput rows, one per run."""
-    summary, throughput = [], []
+    """(summary rows, throughput rows, sweep rows): every run's pretraining and upstream eval in the
+    sweep rows (`select`); the selected runs, with score_<Task> from their pretrained models and
+    scratch_<Task> from random inits of the same shape, in the summary; throughput for every run."""
+    rows, throughput = [], []
     for run in runs:
         m = read_json(runs_dir / run / "metrics.json")
         config = runs_dir / run / "config.json"  # the peak lr the run trained with: a sweep's value, or the preset's
@@ -73,14 +84,22 @@ def collect(runs_dir: Path, upstream_dir: Path, finetune_dir: Path | None, runs:
         up = read_json(upstream_dir / run / "upstream.json")
         m.update(val_loss=up["val_loss"], val_ppl=up["val_ppl"], neg_log_ppl=up["neg_log_ppl"],
                  val_bpb=up.get("val_bpb"), upstream_target=up["loss_target"])
-        row = {k: m.get(k) for k in SUMMARY_FIELDS}
-        if finetune_dir is not None and tasks:
-            row.update(downstream(finetune_dir, run, tasks))
-        if scratch_dir is not None and scratch_tasks:
-            row.update(downstream(scratch_dir, run, list(scratch_tasks), prefix="scratch_", average=False))
-        summary.append(row)
+        rows.append({k: m.get(k) for k in SUMMARY_FIELDS})
         throughput.append({k: m.get(k) for k in THROUGHPUT_FIELDS})
-    return summary, throughput
+    sweep = select(rows)
+    chosen = {r["run"] for r in sweep if r["selected"] == "yes"}
+    lrs = lr_counts(sweep)
+    summary = []
+    for row in rows:
+        if row["run"] not in chosen:
+            continue
+        row = with_lrs(row, lrs[row["arch"], row["size"]])
+        if finetune_dir is not None and tasks:
+            row.update(downstream(finetune_dir, row["run"], tasks))
+        if scratch_dir is not None and scratch_tasks:
+            row.update(downstream(scratch_dir, row["run"], list(scratch_tasks), prefix="scratch_", average=False))
+        summary.append(row)
+    return summary, throughput, sweep
 
 
 def select(rows: list[dict]) -> list[dict]:
@@ -91,13 +110,13 @@ def select(rows: list[dict]) -> list[dict]:
     for r in rows:
         by_lr.setdefault((r["arch"], r["size"], r["lr"]), []).append(r)
     mean = {key: sum(r["val_loss"] for r in group) / len(group) for key, group in by_lr.items()}
-    best: dict[tuple, tuple] = {}
+    per_run: dict[tuple, dict] = {}
     for (arch, size, lr), loss in mean.items():
-        if (arch, size) not in best or (loss, lr) < best[arch, size]:
-            best[arch, size] = (loss, lr)
+        per_run.setdefault((arch, size), {})[lr] = loss
+    best = {key: best_lr(losses) for key, losses in per_run.items()}
     return [{**{k: r.get(k) for k in SWEEP_FIELDS}, "mean_val_loss": mean[r["arch"], r["size"], r["lr"]],
              "seeds": len(by_lr[r["arch"], r["size"], r["lr"]]),
-             "selected": "yes" if best[r["arch"], r["size"]][1] == r["lr"] else "no"} for r in rows]
+             "selected": "yes" if best[r["arch"], r["size"]] == r["lr"] else "no"} for r in rows]
 
 
 def lr_counts(sweep: list[dict]) -> dict[tuple[str, str], int]:
@@ -150,18 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     ft = params.get("finetune", {})
     tasks = args.tasks if args.tasks is not None else ft.get("tasks", [])
     scratch = args.scratch_tasks if args.scratch_tasks is not None else ft.get("scratch_tasks", [])
-    summary, throughput = collect(Path(args.runs_dir), Path(args.upstream_dir), Path(args.finetune_dir),
-                                  cfg.runs(params), tasks, Path(args.finetune_scratch_dir), scratch)
-    sweep = select(summary)
-    chosen = {r["run"] for r in sweep if r["selected"] == "yes"}
+    try:
+        summary, throughput, sweep = collect(Path(args.runs_dir), Path(args.upstream_dir), Path(args.finetune_dir),
+                                             cfg.runs(params), tasks, Path(args.finetune_scratch_dir), scratch)
+    except ValueError as exc:
+        log.error("%s", exc)
+        print(f"archscale collect: {exc}", file=sys.stderr)
+        return 1
     write_csv(Path(args.sweep), sweep)
-    lrs = lr_counts(sweep)
-    write_csv(Path(args.out), [with_lrs(r, lrs[r["arch"], r["size"]]) for r in summary if r["run"] in chosen])
+    write_csv(Path(args.out), summary)
     write_csv(Path(args.throughput), throughput)
     for r in sweep:
         if r["selected"] == "yes" and r["run"] == str(cfg.parse_run(r["run"]).without_seed) and "+lr" in r["run"]:
             log.info("sweep: %s-%s best lr %s (mean val_loss %.4f over %d seed(s))", r["arch"], r["size"], r["lr"],
                      r["mean_val_loss"], r["seeds"])
-    log.info("%d runs -> %s (%d selected), %s, %s", len(summary), args.sweep, len(chosen), args.out,
+    log.info("%d runs -> %s (%d selected), %s, %s", len(sweep), args.sweep, len(summary), args.out,
              args.throughput)
     return 0

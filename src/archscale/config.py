@@ -22,7 +22,20 @@ from typing import Any
 
 import yaml
 
-from archscale.runs import RunIdError, all_sizes, base_runs, parse_run, runs, scan_sizes  # noqa: F401 (cfg.runs etc.)
+from archscale.runs import (  # noqa: F401 (cfg.runs etc.)
+    RunIdError,
+    all_sizes,
+    base_runs,
+    by_base,
+    finetune_sources,
+    parse_run,
+    runs,
+    scan_sizes,
+    select_lr,
+    sweep_of,
+    swept,
+    tuned_runs,
+)
 from archscale.runs import check as check_runs
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout, for code_version (git) only

@@ -41,6 +41,7 @@ CODE = {
     "index_shards": [f"{PKG}/data/shards.py", f"{PKG}/data/epochs.py"],
     "pretrain": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
     "evaluate_upstream": [f"{PKG}/eval/upstream.py", f"{PKG}/models", f"{PKG}/data/objectives.py"],
+    "select_lr": [f"{PKG}/select_lr.py", f"{PKG}/runs.py"],
     "finetune": [f"{PKG}/eval", f"{PKG}/models"],
     "collect": [f"{PKG}/collect.py"],
     "fit_law": [f"{PKG}/analysis"],
@@ -100,19 +101,30 @@ def jobs(params: dict) -> list[dict]:
             [f"{rdir}/metrics.json", f"{rdir}/model", meta],
             [f"{udir}/upstream.json", f"{udir}/evaluate_upstream.log", f"{udir}/benchmark.tsv"],
             keys=cfg.stage_keys(params, "evaluate_upstream", run))
+    tuned, groups = cfg.tuned_runs(params), cfg.by_base(runs)
+    for base, group in groups.items():
+        if cfg.swept(group) and (tasks or scratch):
+            add(f"select_lr.{base}", "select_lr", f"results/sweeps/{base}.json",
+                [*(f"results/runs/{r}/config.json" for r in group),
+                 *(f"results/upstream/{r}/upstream.json" for r in group)],
+                [f"results/sweeps/{base}.json", f"results/sweeps/{base}.log", f"results/sweeps/{base}.benchmark.tsv"])
     for rule, root, names in [("finetune", "results/finetune", tasks),
                               ("finetune_from_scratch", "results/finetune_scratch", scratch)]:
-        for run in runs:
+        for run in tuned:
+            base = cfg.parse_run(run).base
+            reads = [f"results/runs/{r}/model" for r in cfg.finetune_sources(groups[base], run)]
+            if cfg.swept(groups[base]):
+                reads.append(f"results/sweeps/{base}.json")
+            reads.append(params["data"]["superglue_dir"])
             for task in names:
                 tdir = f"{root}/{run}/{task}"
-                add(f"{rule}.{run}.{task}", rule, f"{tdir}/metrics.json",
-                    [f"results/runs/{run}/metrics.json", f"results/runs/{run}/model", params["data"]["superglue_dir"]],
+                add(f"{rule}.{run}.{task}", rule, f"{tdir}/metrics.json", reads,
                     [f"{tdir}/metrics.json", f"{tdir}/finetune.log", f"{tdir}/benchmark.tsv"], code="finetune",
                     keys=cfg.stage_keys(params, rule, run, task))
     add("collect", "collect", "results/summary.csv",
         [*(f"results/runs/{r}/metrics.json" for r in runs), *(f"results/upstream/{r}/upstream.json" for r in runs),
-         *(f"results/finetune/{r}/{t}/metrics.json" for r in runs for t in tasks),
-         *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in runs for t in scratch),
+         *(f"results/finetune/{r}/{t}/metrics.json" for r in tuned for t in tasks),
+         *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in tuned for t in scratch),
          *(f"results/runs/{r}/config.json" for r in runs)],
         ["results/summary.csv", "results/sweep.csv", "results/throughput.csv", *_logs("results/logs/collect")],
         keys=cfg.stage_keys(params, "collect"))

@@ -43,6 +43,12 @@ class RunId:
         return f"{self.arch}-{self.size}"
 
     @property
+    def without_lr(self) -> str:
+        """The id of this run once its sweep is decided: `<arch>-<size>[+s<seed>]`, the name its
+        fine-tuning jobs carry (they fine-tune whichever lr the sweep selects; see `select_lr`)."""
+        return format_run(self.arch, self.size, seed=self.seed)
+
+    @property
     def without_seed(self) -> str:
         """The id of this run's seed-`seed` twin: repeats of it differ only by seed."""
         return format_run(self.arch, self.size, self.lr, self.lr_scale)
@@ -134,6 +140,53 @@ def runs(params: dict) -> list[str]:
             for seed in [None, *params.get("seeds", [])]:
                 out.append(format_run(rid.arch, rid.size, lr, scale, seed))
     return out
+
+
+def tuned_runs(params: dict) -> list[str]:
+    """The runs fine-tuning reads, one per architecture, size and seed (`RunId.without_lr`), in the
+    order of `runs`: a sweep's lrs are pretrained, but only the selected one is fine-tuned, so a
+    3-lr sweep costs 3x the pretraining and 1x the fine-tuning. Outside a sweep it is `runs`."""
+    return list(dict.fromkeys(parse_run(r).without_lr for r in runs(params)))
+
+
+def by_base(run_ids: list[str]) -> dict[str, list[str]]:
+    """`<arch>-<size>` -> its runs (each lr, each seed), in the given order."""
+    out: dict[str, list[str]] = {}
+    for run in run_ids:
+        out.setdefault(parse_run(run).base, []).append(run)
+    return out
+
+
+def swept(group: list[str]) -> bool:
+    """Whether an `<arch>-<size>`'s runs (`by_base`) are an lr sweep."""
+    return parse_run(group[0]).lr is not None
+
+
+def finetune_sources(group: list[str], tuned: str) -> list[str]:
+    """The runs whose model a fine-tuning job of `tuned` may read, given its `<arch>-<size>`'s runs
+    (`by_base`): its seed at every lr of a sweep (`select_lr`'s file says which), else `tuned` itself."""
+    seed = parse_run(tuned).seed
+    return [r for r in group if parse_run(r).seed == seed] if swept(group) else [tuned]
+
+
+def best_lr(mean_loss: dict[float, float]) -> float:
+    """The selection rule of a sweep: the lr whose val_loss averaged over its seeds is lowest (on a
+    tie, the smaller lr). One rule for collect's sweep.csv and for `select_lr`."""
+    return min(mean_loss, key=lambda lr: (mean_loss[lr], lr))
+
+
+def select_lr(group: list[str], lr_of, val_loss_of) -> dict:
+    """An lr sweep's choice for one architecture and size, from its runs (each lr, each seed):
+    `lr_of(run)` is a run's peak lr and `val_loss_of(run)` its upstream val_loss. Returns the chosen
+    `lr`, each lr's `mean_val_loss` over seeds, and `selected`: each `<arch>-<size>[+s<seed>]`
+    (what the fine-tuning jobs are named) -> its run at the chosen lr."""
+    by_lr: dict[float, list[float]] = {}
+    for run in group:
+        by_lr.setdefault(lr_of(run), []).append(val_loss_of(run))
+    mean = {lr: sum(losses) / len(losses) for lr, losses in sorted(by_lr.items())}
+    lr = best_lr(mean)
+    return {"lr": lr, "mean_val_loss": {repr(k): v for k, v in mean.items()},
+            "selected": {parse_run(r).without_lr: r for r in group if lr_of(r) == lr}}
 
 
 def check(params: dict, source: str) -> None:

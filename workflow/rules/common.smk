@@ -107,6 +107,37 @@ def get_tex_engine(wildcards):
     return []
 
 
+# Fine-tuning jobs' run ids (no lr: runs.tuned_runs), the lr sweeps' (arch, size) and what each reads.
+TUNED = cfg.tuned_runs(PARAMS)
+TUNED_RUN_RE = r"[a-z0-9_]+-[a-z0-9_]+(\+s[0-9]+)?"
+RUNS_BY_BASE = cfg.by_base(RUNS)
+SWEPT = [base for base, group in RUNS_BY_BASE.items() if cfg.swept(group)]
+
+
+def get_finetune_inputs(wildcards):
+    """The models a fine-tune may read (its seed at every lr of a sweep; else its run's) and, in a
+    sweep, the file that says which lr was selected (rule select_lr)."""
+    base = cfg.parse_run(wildcards.run).base
+    group = RUNS_BY_BASE[base]
+    inputs = {"model": [f"results/runs/{run}/model" for run in cfg.finetune_sources(group, wildcards.run)]}
+    if cfg.swept(group):
+        inputs["selection"] = f"results/sweeps/{base}.json"
+    return inputs
+
+
+def get_sweep_files(wildcards):
+    """Every run of one (arch, size)'s sweep: its config.json (the lr) and upstream.json (the loss)."""
+    group = RUNS_BY_BASE[wildcards.base]
+    return {
+        "configs": [f"results/runs/{run}/config.json" for run in group],
+        "upstream": [f"results/upstream/{run}/upstream.json" for run in group],
+    }
+
+
+def get_sweep_runs(wildcards):
+    return " ".join(RUNS_BY_BASE[wildcards.base])
+
+
 # fine-tuning tasks (finetune.smk) and the scratch ones
 FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
 SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])

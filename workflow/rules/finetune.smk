@@ -1,4 +1,27 @@
-# SuperGLUE fine-tuning: one job per run x task (the RTE job also scores AX-b and AX-g).
+# SuperGLUE fine-tuning: one job per run x task (the RTE job also scores AX-b and AX-g). In an lr
+# sweep a job is named by the run id without lr (`<arch>-<size>[+s<seed>]`) and fine-tunes the lr
+# that select_lr chose from the upstream evals (the rule of sweep.csv): each lr is pretrained,
+# only the selected one is fine-tuned.
+
+
+# One job per swept (arch, size), once every lr and seed of it is evaluated.
+rule select_lr:
+    input:
+        unpack(get_sweep_files),
+    output:
+        "results/sweeps/{base}.json",
+    log:
+        "results/sweeps/{base}.log",
+    benchmark:
+        "results/sweeps/{base}.benchmark.tsv"
+    wildcard_constraints:
+        base=r"[a-z0-9_]+-[a-z0-9_]+",
+    params:
+        runs=get_sweep_runs,
+    shell:
+        "archscale select-lr --out {output} --log {log} {params.runs}"
+
+
 # Task data is read inside the job, not declared as input (the hub may supply it): a task that
 # cannot be had fails its job, unless finetune.allow_missing lists it, which yields an
 # "unavailable" record that shows in the table and marks the downstream average partial.
@@ -6,8 +29,7 @@
 
 rule finetune:
     input:
-        metrics="results/runs/{run}/metrics.json",
-        model="results/runs/{run}/model",
+        unpack(get_finetune_inputs),
     output:
         "results/finetune/{run}/{task}/metrics.json",
     log:
@@ -15,6 +37,7 @@ rule finetune:
     benchmark:
         "results/finetune/{run}/{task}/benchmark.tsv"
     wildcard_constraints:
+        run=TUNED_RUN_RE,
         task="|".join(FT_TASKS) or "none",
     threads: get_threads
     params:
@@ -28,8 +51,7 @@ rule finetune:
 # run folder): the check that pretraining transfers (Table 3).
 rule finetune_from_scratch:
     input:
-        metrics="results/runs/{run}/metrics.json",
-        model="results/runs/{run}/model",
+        unpack(get_finetune_inputs),
     output:
         "results/finetune_scratch/{run}/{task}/metrics.json",
     log:
@@ -37,6 +59,7 @@ rule finetune_from_scratch:
     benchmark:
         "results/finetune_scratch/{run}/{task}/benchmark.tsv"
     wildcard_constraints:
+        run=TUNED_RUN_RE,
         task="|".join(SCRATCH_TASKS) or "none",
     threads: get_threads
     params:

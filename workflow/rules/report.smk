@@ -9,6 +9,7 @@ TABLES = list(TABLE_OUTPUTS)  # every file `archscale tables` writes
 # Small jobs that read a few files and take seconds run on the submitting host, not through the
 # cluster queue (a Slurm job costs its queue wait and its start-up); the draw_* rules say so below.
 localrules:
+    select_lr,
     collect,
     fit_law,
     render_tables,
@@ -19,8 +20,8 @@ rule collect:
     input:
         metrics=expand("results/runs/{run}/metrics.json", run=RUNS),
         upstream=expand("results/upstream/{run}/upstream.json", run=RUNS),
-        finetune=expand("results/finetune/{run}/{task}/metrics.json", run=RUNS, task=FT_TASKS),
-        scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=RUNS, task=SCRATCH_TASKS),
+        finetune=expand("results/finetune/{run}/{task}/metrics.json", run=TUNED, task=FT_TASKS),
+        scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS),
         configs=get_run_configs,
     output:
         summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),

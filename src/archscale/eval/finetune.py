@@ -151,8 +151,10 @@ def load_model(run_dir: Path, rc: dict, from_scratch: bool):
 
 
 def finetune_task(run_dir: str | Path, task: str, ft: dict, data_root: str | Path, out_root: str | Path, *,
-                  from_scratch: bool = False, use_hub: bool = True, log=None) -> dict:
-    """Fine-tune one run on one task; returns (and writes) its metrics.json record."""
+                  from_scratch: bool = False, use_hub: bool = True, log=None, name: str | None = None) -> dict:
+    """Fine-tune one run on one task; returns (and writes) its metrics.json record, under
+    <out_root>/<name>/<task> (`name`: default the run's id; a sweep's fine-tunes are named by the
+    id without lr, `RunId.without_lr`). The record's `pretrained_run` is the run it read."""
     import torch
 
     from archscale.data.tokenizer import special_ids
@@ -163,9 +165,10 @@ def finetune_task(run_dir: str | Path, task: str, ft: dict, data_root: str | Pat
     log = log or get_logger("finetune")
     run_dir, out_root = Path(run_dir), Path(out_root)
     rc = read_json(run_dir / "config.json")
-    run, seed = rc["run"], rc["seed"]
+    run, seed = name or rc["run"], rc["seed"]
     diagnostics = list(sg.DIAGNOSTICS) if task == "RTE" else []
-    base = {"run": run, "task": task, "split": "val", "seed": seed, "from_scratch": from_scratch,
+    base = {"run": run, "pretrained_run": rc["run"], "task": task, "split": "val", "seed": seed,
+            "from_scratch": from_scratch,
             "config": {**ft, "task": task}, "code_version": rc.get("code_version", "unknown")}
 
     def unavailable(reason: str) -> dict:
@@ -297,9 +300,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="archscale finetune", description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--run", required=True, help="run id <arch>-<size>")
+    ap.add_argument("--run", required=True,
+                    help="run id <arch>-<size>[+s<seed>]; in an lr sweep, the lr its upstream evals select")
     ap.add_argument("--task", required=True, choices=sg.TASKS, help="AX-b/AX-g are scored by the RTE job")
     ap.add_argument("--runs-dir", default="results/runs", help="folder holding <run>/config.json and model/")
+    ap.add_argument("--sweeps-dir", default="results/sweeps",
+                    help="folder holding <arch>-<size>.json, an lr sweep's choice (archscale select-lr)")
     ap.add_argument("--data", default=None, help="SuperGLUE root (default: params data.superglue_dir)")
     ap.add_argument("--out-root", default=None,
                     help="writes <out-root>/<run>/<task>/metrics.json (default results/finetune, "
@@ -322,10 +328,21 @@ def main(argv: list[str] | None = None) -> int:
     out_root = Path(args.out_root or ("results/finetune_scratch" if args.from_scratch else "results/finetune"))
     if args.require_data:
         ft["allow_missing"] = []
+    run = args.run
+    rid = cfg.parse_run(args.run)
+    if cfg.sweep_of(params, rid.arch, rid.size):  # fine-tune the lr its sweep selected
+        choice = Path(args.sweeps_dir) / f"{rid.base}.json"
+        if not choice.is_file() or args.run not in read_json(choice)["selected"]:
+            msg = f"{choice} does not select a run for {args.run} (run `archscale select-lr` first)"
+            log.error("%s", msg)
+            print(f"archscale finetune: {msg}", file=sys.stderr)
+            return 1
+        run = read_json(choice)["selected"][args.run]
+        log.info("%s: fine-tunes %s, the lr %s selected", args.run, run, choice)
     try:
-        finetune_task(Path(args.runs_dir) / args.run, args.task, ft,
+        finetune_task(Path(args.runs_dir) / run, args.task, ft,
                       args.data or params["data"]["superglue_dir"], out_root,
-                      from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log)
+                      from_scratch=args.from_scratch, use_hub=not args.no_hub, log=log, name=args.run)
     except TaskUnavailable as exc:
         log.error("%s: %s", args.params, exc)
         print(f"archscale finetune: {args.params}: {exc}", file=sys.stderr)
