@@ -90,8 +90,9 @@ def get_pretrain_runtime(wildcards):
     return PRETRAIN_RUNTIME_MIN.get(cfg.parse_run(wildcards.run).size.split("_")[0], 1440)
 
 
-def get_threads(wildcards=None):
-    return PARAMS["train"].get("threads") or 1
+# Threads of a training or fine-tuning job: one value, not an input function (Snakemake would call
+# and inspect a function once per job: a noticeable share of planning a 6k-job sweep).
+THREADS = PARAMS["train"].get("threads") or 1
 
 
 def get_tex_engine(wildcards):

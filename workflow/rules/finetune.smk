@@ -39,7 +39,7 @@ rule finetune:
     wildcard_constraints:
         run=TUNED_RUN_RE,
         task="|".join(FT_TASKS) or "none",
-    threads: get_threads
+    threads: THREADS
     params:
         params_slice=get_params_slice("finetune"),
     shell:
@@ -61,7 +61,7 @@ rule finetune_from_scratch:
     wildcard_constraints:
         run=TUNED_RUN_RE,
         task="|".join(SCRATCH_TASKS) or "none",
-    threads: get_threads
+    threads: THREADS
     params:
         params_slice=get_params_slice("finetune_from_scratch"),
     shell:

@@ -22,7 +22,7 @@ rule pretrain:
         "results/runs/{run}/train.log",
     benchmark:
         "results/runs/{run}/benchmark.tsv"
-    threads: get_threads
+    threads: THREADS
     # Ranks: nproc_per_node per launcher (= the job's GPUs; gloo processes on a CPU) x `tasks`
     # launchers (one per node; >1 only under Slurm with `mpi` set, so srun is ours to call). The
     # workflow profile sets them with the GPU request; the values never change results.
@@ -49,7 +49,7 @@ rule evaluate_upstream:
         "results/upstream/{run}/evaluate_upstream.log",
     benchmark:
         "results/upstream/{run}/benchmark.tsv"
-    threads: get_threads
+    threads: THREADS
     params:
         params_slice=get_params_slice("evaluate_upstream"),
     shell:
