@@ -15,9 +15,11 @@ from archscale.data.corpus import corpus_files, hub_usable, missing_data_message
 from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.analysis.cli import FITS  # noqa: E402
+from archscale.analysis.cli import READS_CURVES as FITS_READING_CURVES  # noqa: E402
 from archscale.dvcyaml import current_fingerprint as current_dvc_yaml_fingerprint  # noqa: E402
 from archscale.dvcyaml import fingerprint as dvc_yaml_fingerprint  # noqa: E402
 from archscale.figures.cli import FIGURES as FIGURE_NAMES  # noqa: E402
+from archscale.figures.cli import READS_CURVES as FIGURES_READING_CURVES  # noqa: E402
 from archscale.tables import OUTPUTS as TABLE_OUTPUTS  # noqa: E402
 
 _given = workflow.config_settings.configfiles

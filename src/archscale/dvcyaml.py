@@ -59,7 +59,9 @@ def jobs(params: dict) -> list[dict]:
     """Every job of the workflow for `params`, in DAG order: name, rule, target, deps, outs (plus
     metrics and plots where DVC shows them) and the params keys (config.stage_keys)."""
     from archscale.analysis.cli import FITS
+    from archscale.analysis.cli import READS_CURVES as FIT_CURVES
     from archscale.figures.cli import FIGURES
+    from archscale.figures.cli import READS_CURVES as FIGURE_CURVES
     from archscale.tables import OUTPUTS as TABLES
 
     shards = [f"{k:05d}" for k in range(params["data"]["shards"])]
@@ -130,13 +132,14 @@ def jobs(params: dict) -> list[dict]:
         keys=cfg.stage_keys(params, "collect"))
     curves = [f"results/runs/{r}/curve.csv" for r in runs]
     fits = [f"results/fits/{f}.json" for f in FITS]
+    configs = [f"results/runs/{r}/config.json" for r in runs]
     for fit in FITS:
         add(f"fit_law.{fit}", "fit_law", f"results/fits/{fit}.json",
-            ["results/summary.csv", *curves, *(f"results/runs/{r}/config.json" for r in runs)],
+            ["results/summary.csv", *(curves + configs if fit in FIT_CURVES else [])],
             [f"results/fits/{fit}.json", *_logs(f"results/logs/fit_{fit}")])
     for fig in FIGURES:
         add(f"draw_{fig}", f"draw_{fig}", f"figures/{fig}.pdf",
-            ["results/summary.csv", "results/sweep.csv", *fits, *curves],
+            ["results/summary.csv", "results/sweep.csv", *fits, *(curves if fig in FIGURE_CURVES else [])],
             [f"figures/{fig}.pdf", f"figures/{fig}.png", *_logs(f"results/logs/draw_{fig}")], code="draw")
     add("render_tables", "render_tables", "paper/generated/macros.tex",
         ["results/summary.csv", "results/throughput.csv", *fits, *(f"paper/templates/{t}.tex.j2" for t in TABLES)],

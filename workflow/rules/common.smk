@@ -172,6 +172,15 @@ def get_fit_files(wildcards=None):
     return [f"results/fits/{name}.json" for name in FIT_LAWS]
 
 
+def get_fit_runs(wildcards):
+    """Every run's curve.csv and config.json, for the fits that read them (analysis.cli.READS_CURVES);
+    L(C), approach 3 and the prediction check read train.warmup_frac from config.json to leave the
+    warm-up's eval points out."""
+    if wildcards.fit not in FITS_READING_CURVES:
+        return {}
+    return {"curves": get_curves(), "configs": get_run_configs()}
+
+
 def get_curves(wildcards=None):
     return [f"results/runs/{run}/curve.csv" for run in RUNS]
 

@@ -40,9 +40,8 @@ rule collect:
 
 rule fit_law:
     input:
+        unpack(get_fit_runs),
         summary="results/summary.csv",
-        curves=get_curves,
-        configs=get_run_configs,
     output:
         reported("results/fits/{fit}.json", "fit.rst", "Fits"),
     log:
@@ -66,7 +65,7 @@ for _figure in FIGURES:
             summary="results/summary.csv",
             sweep="results/sweep.csv",
             fits=get_fit_files(),
-            curves=get_curves(),
+            curves=get_curves() if _figure in FIGURES_READING_CURVES else [],
         output:
             pdf=f"figures/{_figure}.pdf",
             png=reported(f"figures/{_figure}.png", f"figures/{_figure}.rst", "Figures", item=_figure),

@@ -25,6 +25,9 @@ FITS: dict[str, str] = {
     "prediction": "--law prediction",
     "claims": "--law claims",
 }
+# The fits that read each run's curve.csv and config.json (--runs-dir: L(C), approach 3 on curve
+# points, the prediction check, the claims' L(C) ties); only their jobs list those files as inputs.
+READS_CURVES = frozenset({"lc_frontier", "approach3", "prediction", "claims"})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,8 @@ FIGURES: dict[str, str] = {
     "prediction_check": "predicted vs measured loss of each held-out largest size",
     "lr_sweep": "validation loss vs peak learning rate of every swept run, the lr the fits use ringed",
 }
+# The figures that read each run's curve.csv (--runs-dir); only their jobs list the curves as inputs.
+READS_CURVES = frozenset({"lc_frontier", "learning_curves"})
 
 
 def _usage() -> str:
