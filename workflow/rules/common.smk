@@ -108,11 +108,10 @@ def get_tex_engine(wildcards):
     return []
 
 
-# Fine-tuning jobs' run ids (no lr: runs.tuned_runs), the lr sweeps' (arch, size) and what each reads.
+# Fine-tuning jobs' run ids (no lr: runs.tuned_runs) and each (arch, size)'s runs (every lr and seed).
 TUNED = cfg.tuned_runs(PARAMS)
 TUNED_RUN_RE = r"[a-z0-9_]+-[a-z0-9_]+(\+s[0-9]+)?"
 RUNS_BY_BASE = cfg.by_base(RUNS)
-SWEPT = [base for base, group in RUNS_BY_BASE.items() if cfg.swept(group)]
 
 
 def get_finetune_inputs(wildcards):

@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="archscale finetune", description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--run", required=True,
-                    help="run id <arch>-<size>[+s<seed>]; in an lr sweep, the lr its upstream evals select")
+                    help="run id; in an lr sweep <arch>-<size>[+s<seed>] reads the run at the selected lr")
     ap.add_argument("--task", required=True, choices=sg.TASKS, help="AX-b/AX-g are scored by the RTE job")
     ap.add_argument("--runs-dir", default="results/runs", help="folder holding <run>/config.json and model/")
     ap.add_argument("--sweeps-dir", default="results/sweeps",
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         ft["allow_missing"] = []
     run = args.run
     rid = cfg.parse_run(args.run)
-    if cfg.sweep_of(params, rid.arch, rid.size):  # fine-tune the lr its sweep selected
+    if rid.lr is None and cfg.sweep_of(params, rid.arch, rid.size):  # fine-tune the lr its sweep selected
         choice = Path(args.sweeps_dir) / f"{rid.base}.json"
         if not choice.is_file() or args.run not in read_json(choice)["selected"]:
             msg = f"{choice} does not select a run for {args.run} (run `archscale select-lr` first)"
