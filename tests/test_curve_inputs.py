@@ -1,6 +1,6 @@
 """Only the fits and figures that read learning curves list them as job inputs (analysis.cli and
-figures.cli READS_CURVES: 2 x 6 fits and 9 figures of 11 fewer inputs per run, a quarter of the
-edges of a swept paper DAG). The others must not read them: made again from the built smoke
+figures.cli READS_CURVES): 2 of the 6 fits and 9 of the 11 figures list no per-run file, a quarter
+fewer edges in a swept paper DAG. The others must not read them: made again from the built smoke
 workspace's tables in a folder with no results/runs, each gives the same bytes."""
 
 from __future__ import annotations
