@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from archscale.io import atomic_path, get_logger, read_json
-from archscale.runs import best_lr, parse_run
+from archscale.runs import best_lr, mean_by_lr, parse_run
 
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
@@ -106,16 +106,14 @@ def select(rows: list[dict]) -> list[dict]:
     """sweep.csv's rows: every run with `mean_val_loss` over the seeds of its lr and `selected` = yes for
     the lr of its (arch, size) whose mean is lowest (the smaller lr on a tie). Outside a sweep a run's
     only lr is selected."""
-    by_lr: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_lr.setdefault((r["arch"], r["size"], r["lr"]), []).append(r)
-    mean = {key: sum(r["val_loss"] for r in group) / len(group) for key, group in by_lr.items()}
-    per_run: dict[tuple, dict] = {}
-    for (arch, size, lr), loss in mean.items():
-        per_run.setdefault((arch, size), {})[lr] = loss
-    best = {key: best_lr(losses) for key, losses in per_run.items()}
-    return [{**{k: r.get(k) for k in SWEEP_FIELDS}, "mean_val_loss": mean[r["arch"], r["size"], r["lr"]],
-             "seeds": len(by_lr[r["arch"], r["size"], r["lr"]]),
+        groups.setdefault((r["arch"], r["size"]), []).append(r)
+    mean = {key: mean_by_lr((r["lr"], r["val_loss"]) for r in group) for key, group in groups.items()}
+    best = {key: best_lr(means) for key, means in mean.items()}
+    seeds = {(key, lr): sum(r["lr"] == lr for r in group) for key, group in groups.items() for lr in mean[key]}
+    return [{**{k: r.get(k) for k in SWEEP_FIELDS}, "mean_val_loss": mean[r["arch"], r["size"]][r["lr"]],
+             "seeds": seeds[(r["arch"], r["size"]), r["lr"]],
              "selected": "yes" if best[r["arch"], r["size"]] == r["lr"] else "no"} for r in rows]
 
 

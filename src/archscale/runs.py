@@ -169,6 +169,15 @@ def finetune_sources(group: list[str], tuned: str) -> list[str]:
     return [r for r in group if parse_run(r).seed == seed] if swept(group) else [tuned]
 
 
+def mean_by_lr(pairs) -> dict[float, float]:
+    """(lr, val_loss) pairs, one per run of an architecture and size -> each lr's mean over its seeds,
+    by increasing lr."""
+    by_lr: dict[float, list[float]] = {}
+    for lr, loss in pairs:
+        by_lr.setdefault(lr, []).append(loss)
+    return {lr: sum(losses) / len(losses) for lr, losses in sorted(by_lr.items())}
+
+
 def best_lr(mean_loss: dict[float, float]) -> float:
     """The selection rule of a sweep: the lr whose val_loss averaged over its seeds is lowest (on a
     tie, the smaller lr). One rule for collect's sweep.csv and for `select_lr`."""
@@ -180,10 +189,7 @@ def select_lr(group: list[str], lr_of, val_loss_of) -> dict:
     `lr_of(run)` is a run's peak lr and `val_loss_of(run)` its upstream val_loss. Returns the chosen
     `lr`, each lr's `mean_val_loss` over seeds, and `selected`: each `<arch>-<size>[+s<seed>]`
     (what the fine-tuning jobs are named) -> its run at the chosen lr."""
-    by_lr: dict[float, list[float]] = {}
-    for run in group:
-        by_lr.setdefault(lr_of(run), []).append(val_loss_of(run))
-    mean = {lr: sum(losses) / len(losses) for lr, losses in sorted(by_lr.items())}
+    mean = mean_by_lr((lr_of(run), val_loss_of(run)) for run in group)
     lr = best_lr(mean)
     return {"lr": lr, "mean_val_loss": {repr(k): v for k, v in mean.items()},
             "selected": {parse_run(r).without_lr: r for r in group if lr_of(r) == lr}}

@@ -32,8 +32,9 @@ def choose(runs: list[str], runs_dir: Path, upstream_dir: Path) -> dict:
         for path in (runs_dir / run / "config.json", upstream_dir / run / "upstream.json"):
             if not path.is_file():
                 raise ValueError(f"{path} is missing: {run} is not pretrained and evaluated yet")
-    record = select_lr(runs, lambda r: read_json(runs_dir / r / "config.json")["train"]["lr"],
-                       lambda r: read_json(upstream_dir / r / "upstream.json")["val_loss"])
+    lrs = {r: read_json(runs_dir / r / "config.json")["train"]["lr"] for r in runs}
+    losses = {r: read_json(upstream_dir / r / "upstream.json")["val_loss"] for r in runs}
+    record = select_lr(runs, lrs.__getitem__, losses.__getitem__)
     return {"base": bases.pop(), "runs": runs, **record}
 
 

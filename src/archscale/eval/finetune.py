@@ -332,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     rid = cfg.parse_run(args.run)
     if rid.lr is None and cfg.sweep_of(params, rid.arch, rid.size):  # fine-tune the lr its sweep selected
         choice = Path(args.sweeps_dir) / f"{rid.base}.json"
-        if not choice.is_file() or args.run not in read_json(choice)["selected"]:
+        run = read_json(choice)["selected"].get(args.run) if choice.is_file() else None
+        if run is None:
             msg = f"{choice} does not select a run for {args.run} (run `archscale select-lr` first)"
             log.error("%s", msg)
             print(f"archscale finetune: {msg}", file=sys.stderr)
             return 1
-        run = read_json(choice)["selected"][args.run]
         log.info("%s: fine-tunes %s, the lr %s selected", args.run, run, choice)
     try:
         finetune_task(Path(args.runs_dir) / run, args.task, ft,
