@@ -16,6 +16,8 @@ from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.analysis.cli import FITS  # noqa: E402
 from archscale.analysis.cli import READS_CURVES as FITS_READING_CURVES  # noqa: E402
+from archscale.dvcyaml import FOLDERS as PER_RUN_RULES  # noqa: E402
+from archscale.dvcyaml import code_version  # noqa: E402
 from archscale.dvcyaml import current_fingerprint as current_dvc_yaml_fingerprint  # noqa: E402
 from archscale.dvcyaml import fingerprint as dvc_yaml_fingerprint  # noqa: E402
 from archscale.figures.cli import FIGURES as FIGURE_NAMES  # noqa: E402
@@ -65,6 +67,33 @@ rule all:
     input:
         "results/summary.csv",
         "paper/build/main.pdf",
+
+
+# Every job of one per-run rule: what its DVC stage runs (`--allowed-rules <rule> all_<rule>`;
+# archscale.dvcyaml). Snakemake reruns only the jobs whose inputs, params slice or code changed.
+rule all_pretrain:
+    input:
+        expand("results/runs/{run}/metrics.json", run=RUNS),
+
+
+rule all_evaluate_upstream:
+    input:
+        expand("results/upstream/{run}/upstream.json", run=RUNS),
+
+
+rule all_select_lr:
+    input:
+        get_sweep_selections,
+
+
+rule all_finetune:
+    input:
+        expand("results/finetune/{run}/{task}/metrics.json", run=TUNED, task=FT_TASKS),
+
+
+rule all_finetune_from_scratch:
+    input:
+        expand("results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS),
 
 
 onsuccess:

@@ -1,8 +1,8 @@
 """DAG scale: wall time of `snakemake -n` and of `dvc status` on the paper preset's full grid
 (every architecture x every size x every task), in a scratch git+DVC copy of the workflow with
-presets/paper.yaml merged over the base as params.yaml and dvc.yaml generated for it (one stage per job),
-as it is and multiplied by an lr sweep and repeated seeds (`--grids 1x1,3x3`: lrs x seeds; 3 x 3 gives
-the paper grid's ~13k jobs).
+presets/paper.yaml merged over the base as params.yaml and dvc.yaml generated for it (a stage per
+job, one per per-run rule), as it is and multiplied by an lr sweep and repeated seeds (`--grids 1x1,3x3`:
+lrs x seeds; 3 x 3 gives the paper grid's ~6k jobs).
 
     python benchmarks/dag.py [--preset presets/paper.yaml] [--grids 1x1,3x3] [--reps 3] [--profile] [--quick]
 
@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"({stages} stages)", file=sys.stderr, flush=True)
         rows += [[f"snakemake -n, {grid}", jobs, median(smk), min(smk), max(smk), median(smk_cpu)],
                  [f"dvc status, {grid}", stages, median(dvc), min(dvc), max(dvc), median(dvc_cpu)]]
-    body = (f"`{args.preset}` merged over params.yaml, `dvc.yaml` generated for it (one stage per job), in a scratch "
-            f"git+DVC workspace, no outputs yet (the whole grid is planned), median of {args.reps}, alternating. "
+    body = (f"`{args.preset}` merged over params.yaml, `dvc.yaml` generated for it (a stage per job, one per "
+            "per-run rule), in a scratch git+DVC workspace, no outputs yet (the whole grid is planned), "
+            f"median of {args.reps}, alternating. "
             "`<lrs>x<seeds>`: every run swept over that many lrs (factors 0.5, 1, 2) and repeated with that many "
             "seeds. Target: each < 30 s at 3x3.\n\n")
     body += md_table(["command, lrs x seeds", "jobs / stages", "wall s (median)", "min", "max",

@@ -28,7 +28,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "tables": ("archscale.tables", "render LaTeX tables and macros from summary/fit files"),
     "paper": ("archscale.paper", "build the paper PDF (system latexmk, else the bundled TinyTeX pdflatex)"),
     "plan": ("archscale.plan", "params, FLOPs, tokens, epochs, disk and GPU-hours of every run, before any job"),
-    "dvc-yaml": ("archscale.dvcyaml", "write dvc.yaml from the workflow (one DVC stage per job) or --check it"),
+    "dvc-yaml": ("archscale.dvcyaml", "write dvc.yaml from the workflow (stages per job and rule) or --check it"),
     "runs": ("archscale.config", "list the run ids of a params file (one per line)"),
     "validate": ("archscale.config", "check a params file against the schema"),
 }

@@ -1,8 +1,15 @@
-"""`archscale dvc-yaml`: write dvc.yaml from the workflow, one DVC stage per Snakemake job.
+"""`archscale dvc-yaml`: write dvc.yaml from the workflow: one DVC stage per Snakemake job, but one
+per rule for the per-run rules.
 
 DVC is the second front door to the same DAG: each stage runs its job through Snakemake
 (`snakemake --allowed-rules <rule> -- <target>`), so commands, logs and benchmarks are defined once,
-in workflow/rules/. What the stages hold comes from the package, as the Snakefile's does: the runs
+in workflow/rules/. The per-run rules (pretrain, evaluate_upstream, select_lr, finetune,
+finetune_from_scratch: thousands of jobs in an lr x seed sweep) are one stage each, which owns the
+rule's results folder (`persist`: DVC leaves it in place) and runs the Snakefile's `all_<rule>` target:
+Snakemake reruns only the jobs whose params slice, code (rule param `code`) or inputs changed.
+DVC's cost is per stage: 6,183 one-job stages took `dvc status` 190 s (benchmarks/RESULTS.md).
+
+What the stages hold comes from the package, as the Snakefile's does: the runs
 (config.runs, scans included), the shards, tasks, fits (analysis.cli.FITS), figures
 (figures.cli.FIGURES) and tables (tables.OUTPUTS), and each job's params keys
 (config.stage_keys: a key a preset overlay sets is read from the overlay, any other from the file
@@ -14,8 +21,8 @@ file against it: outputs, inputs and params values.
     archscale dvc-yaml --check                      # exit 1 when dvc.yaml is not what this writes
 
 Keys that add or remove jobs (grid, scans, data.shards, finetune.tasks) need the file written
-again; `dvc exp run -S key=value` works for every other key. Code deps are DVC's only (Snakemake
-does not rerun on a code edit): the package folders each stage imports.
+again; `dvc exp run -S key=value` works for every other key. Code deps: the package folders each
+stage imports (CODE); the per-run rules also pass their sha256 to Snakemake (code_version).
 """
 
 from __future__ import annotations
@@ -49,6 +56,50 @@ CODE = {
     "render_tables": [f"{PKG}/tables.py", f"{PKG}/analysis"],
     "build_paper": [f"{PKG}/paper.py"],
 }
+
+
+# the per-run rules: one DVC stage each, owning the rule's folder (every job of the rule writes only there)
+FOLDERS = {"pretrain": "results/runs", "evaluate_upstream": "results/upstream", "select_lr": "results/sweeps",
+           "finetune": "results/finetune", "finetune_from_scratch": "results/finetune_scratch"}
+
+
+# the keys that decide which jobs a per-run rule has: DVC-only params of its stage, so a new run or task
+# reruns the stage, in which Snakemake runs only the new jobs (a job's own keys: config.stage_keys)
+RUN_LIST = ["grid", "scans", "sweeps", "seeds"]
+JOB_LIST = {"pretrain": RUN_LIST, "evaluate_upstream": RUN_LIST, "select_lr": RUN_LIST,
+            "finetune": [*RUN_LIST, "finetune.tasks"], "finetune_from_scratch": [*RUN_LIST, "finetune.scratch_tasks"]}
+
+
+def code_files(rule: str) -> list[Path]:
+    """The package files a rule's jobs run (CODE; folders walked for *.py), in the package this
+    process imports (a workspace's own src/ when the Snakefile put it first), sorted."""
+    package = Path(__file__).resolve().parent
+    out: list[Path] = []
+    for name in CODE["finetune" if rule == "finetune_from_scratch" else rule]:
+        path = package / Path(name).relative_to(PKG)
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return sorted(out)
+
+
+def code_version(rule: str) -> str:
+    """sha256 of the package code a per-run rule's jobs run (names and bytes): a rule param, so
+    Snakemake reruns them when it changes, as DVC does (its stage for the rule keeps old results)."""
+    import hashlib
+
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in code_files(rule):
+        h.update(f"{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def folder_of(path: str) -> str:
+    """A path inside a per-run rule's folder stands for that folder in dvc.yaml (DVC tracks it whole)."""
+    return next((folder for folder in FOLDERS.values() if under(path, folder)), path)
 
 
 def _logs(stem: str) -> list[str]:
@@ -209,29 +260,48 @@ def render(params_file: str = "params.yaml", root: str = ".") -> str:
     params = cfg.load(Path(root) / params_file)
     files = params_files(params_file, root)
     configfile = "" if files[-1][0] == "params.yaml" else f" --configfile {files[-1][0]}"
-    stages = {}
+    parts: dict[str, dict] = {}  # stage name -> its rule, target, deps, keys and (one-job stages) job
+    metrics, plots = [], []  # the per-run rules' metrics and curves, shown by top-level entries
     for job in jobs(params):
-        stage = {"cmd": f"{SMK} --allowed-rules {job['rule']}{configfile} -- {job['target']}",
-                 "deps": list(dict.fromkeys(job["deps"]))}
-        if job["keys"]:
-            stage["params"] = stage_params(files, job["keys"])
-        stage["outs"] = job["outs"]
-        for kind in ("metrics", "plots"):
-            if kind in job:
-                stage[kind] = job[kind]
-        stages[job["name"]] = stage
+        per_rule = job["rule"] in FOLDERS
+        name = job["rule"] if per_rule else job["name"]
+        part = parts.setdefault(name, {"rule": job["rule"], "job": job, "deps": [], "keys": [],
+                                       "target": f"all_{job['rule']}" if per_rule else job["target"]})
+        part["deps"] += [folder_of(d) for d in job["deps"]]
+        part["keys"] += job["keys"]
+        if per_rule:
+            metrics += job.get("metrics", [])
+            plots += job.get("plots", [])
+    stages = {}
+    for name, part in parts.items():
+        rule, job = part["rule"], part["job"]
+        allowed = f"{rule} all_{rule}" if rule in FOLDERS else rule
+        stage = {"cmd": f"{SMK} --allowed-rules {allowed}{configfile} -- {part['target']}",
+                 "deps": list(dict.fromkeys(part["deps"]))}
+        keys = part["keys"] + [k for k in JOB_LIST.get(rule, []) if cfg.get_key(params, k) is not KeyError]
+        if keys:
+            stage["params"] = stage_params(files, list(dict.fromkeys(keys)))
+        if rule in FOLDERS:
+            stage["outs"] = [{FOLDERS[rule]: {"persist": True}}]
+        else:
+            stage["outs"] = job["outs"]
+            stage.update({kind: job[kind] for kind in ("metrics", "plots") if kind in job})
+        stages[name] = stage
     header = (f"# GENERATED by `archscale dvc-yaml{' --params ' + params_file if configfile else ''}` from the "
               "workflow: do not edit (src/archscale/dvcyaml.py).\n"
-              f"# One stage per Snakemake job of {files[-1][0]} ({len(stages)} jobs); each runs its job through "
+              f"# {len(stages)} stages for {files[-1][0]}: one per Snakemake job, one per rule for the per-run rules "
+              "(pretrain,\n# evaluate_upstream, select_lr, finetune[_from_scratch]); each runs its jobs through "
               "Snakemake.\n# `dvc exp run -S key=value` works for any key but those that add or remove jobs (grid, "
               "scans,\n# data.shards, finetune.tasks/scratch_tasks): after those, run `archscale dvc-yaml` again.\n"
               f"# fingerprint: {fingerprint(params_file, root)}\n")
-    plots = {"plots": [{"upstream_vs_flops": {"template": "scatter", "x": "train_flops",
-                                              "y": {"results/summary.csv": "val_loss"}}}]}
     # flow style ([a, b]) for lists of plain strings, block style around them
     body = yaml.safe_dump({"stages": stages}, sort_keys=False, width=120, default_flow_style=None)
-    return header + body + "\n# `dvc plots show`: every run's learning curve (above) and upstream loss vs FLOPs.\n" + \
-        yaml.safe_dump(plots, sort_keys=False)
+    shown = {"plots": [{"upstream_vs_flops": {"template": "scatter", "x": "train_flops",
+                                              "y": {"results/summary.csv": "val_loss"}}}, *plots]}
+    if metrics:
+        shown["metrics"] = metrics
+    return header + body + "\n# `dvc plots show`: upstream loss vs FLOPs and every run's learning curve; " \
+        "`dvc metrics show`: every run's metrics.\n" + yaml.safe_dump(shown, sort_keys=False, width=120)
 
 
 def main(argv: list[str] | None = None) -> int:

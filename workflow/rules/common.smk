@@ -138,6 +138,18 @@ def get_sweep_runs(wildcards):
     return " ".join(RUNS_BY_BASE[wildcards.base])
 
 
+def get_sweep_selections(wildcards=None):
+    """Every select_lr output: one per swept (arch, size), when anything is fine-tuned."""
+    if not (FT_TASKS or SCRATCH_TASKS):
+        return []
+    return [f"results/sweeps/{base}.json" for base, group in RUNS_BY_BASE.items() if cfg.swept(group)]
+
+
+# Per-run rules, the sha256 of the package code their jobs run (archscale.dvcyaml.CODE), a param of
+# theirs: an edit reruns their jobs, as their DVC stage does (which keeps the old results in place).
+CODE_VERSION = {name: code_version(name) for name in PER_RUN_RULES}
+
+
 # fine-tuning tasks (finetune.smk) and the scratch ones
 FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
 SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])

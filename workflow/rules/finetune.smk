@@ -18,6 +18,7 @@ rule select_lr:
         base=r"[a-z0-9_]+-[a-z0-9_]+",
     params:
         runs=get_sweep_runs,
+        code=CODE_VERSION["select_lr"],
     shell:
         "archscale select-lr --out {output} --log {log} {params.runs}"
 
@@ -42,6 +43,7 @@ rule finetune:
     threads: THREADS
     params:
         params_slice=get_params_slice("finetune"),
+        code=CODE_VERSION["finetune"],
     shell:
         'archscale finetune --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --task {wildcards.task}'
         " --runs-dir results/runs --out-root results/finetune --threads {threads} --log {log}"
@@ -64,6 +66,7 @@ rule finetune_from_scratch:
     threads: THREADS
     params:
         params_slice=get_params_slice("finetune_from_scratch"),
+        code=CODE_VERSION["finetune_from_scratch"],
     shell:
         'archscale finetune --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --task {wildcards.task} --from-scratch'
         " --runs-dir results/runs --out-root results/finetune_scratch --threads {threads} --log {log}"

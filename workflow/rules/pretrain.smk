@@ -32,6 +32,7 @@ rule pretrain:
         runtime=get_pretrain_runtime,
     params:
         params_slice=get_params_slice("pretrain"),
+        code=CODE_VERSION["pretrain"],
     shell:
         'archscale pretrain --params "$ARCHSCALE_PARAMS" --run {wildcards.run} --shards data/shards'
         " --tokenizer {input.tokenizer} --out results/runs/{wildcards.run} --threads {threads} --log {log}"
@@ -52,6 +53,7 @@ rule evaluate_upstream:
     threads: THREADS
     params:
         params_slice=get_params_slice("evaluate_upstream"),
+        code=CODE_VERSION["evaluate_upstream"],
     shell:
         "archscale evaluate_upstream --run-dir results/runs/{wildcards.run} --shards data/shards --out {output}"
         " --threads {threads} --log {log}"
