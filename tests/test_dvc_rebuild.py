@@ -5,7 +5,8 @@ conftest.py, built once and shared with test_pipeline_smoke.py); every test here
 Checked: the build leaves `dvc status` / `dvc repro` with nothing to do
 (the Snakefile's onsuccess hook records dvc.lock); `dvc repro` leaves `snakemake -n` with nothing to
 do, and so does `dvc checkout` / `dvc pull` followed by `snakemake --touch` (restored files get fresh
-dates in no order, and Snakemake 9 always compares dates); metrics and learning curves show through
+dates in no order, and Snakemake 9 always compares dates); a per-run rule's stage rebuilds only its
+missing job and leaves the rule's other results in place; metrics and learning curves show through
 `dvc metrics show` / `dvc plots show`; after a push to a local remote a fresh clone pulls every figure
 and table back byte for byte; a tampered object is reported (remote: `verify`, local: dvc-fsck.sh).
 
@@ -96,6 +97,24 @@ def test_dvc_repro_and_checkout_leave_snakemake_nothing_to_do(ws):
     sh(ws, "snakemake", "--cores", "1", "--touch", "--quiet", "rules")
     snakemake_idle(ws)
     dvc_clean(ws)
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_a_rule_stage_rebuilds_only_the_missing_job(ws):
+    """A per-run rule is one DVC stage over its folder (persist): DVC runs it, Snakemake inside reruns
+    the one job whose output is gone, and every other job's files stay as they were."""
+    others = {p: p.stat().st_mtime_ns for p in (ws / "results/finetune").rglob("*") if p.is_file()
+              and "gpt2-nano/CB" not in str(p)}
+    summary = (ws / "results/summary.csv").read_bytes()
+    shutil.rmtree(ws / "results/finetune/gpt2-nano/CB")
+    repro = sh(ws, "dvc", "repro")
+    ran = [line for line in repro.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'finetune':", "Running stage 'collect':"], repro.stdout[-3000:]
+    assert (ws / "results/finetune/gpt2-nano/CB/metrics.json").is_file()
+    assert {p: p.stat().st_mtime_ns for p in others} == others, "other fine-tunes were rerun or rewritten"
+    assert (ws / "results/summary.csv").read_bytes() == summary  # so DVC skips the fits, figures and paper
+    dvc_clean(ws)
+    snakemake_idle(ws)
 
 
 @pytest.mark.slow
