@@ -213,3 +213,27 @@ def test_gpt2_non_embedding_written_out():
     """Kaplan et al.'s N: per layer qkv + output projection + MLP with biases, two LayerNorms; final LayerNorm."""
     layer = (D * 3 * D + 3 * D) + (D * D + D) + (D * FF + FF) + (FF * D + D) + 2 * 2 * D
     assert count_params(build("gpt2"))["non_embedding_params"] == L * layer + 2 * D
+
+
+@needs("llama")
+def test_llama_non_embedding_written_out():
+    """Llama's N: per layer q, k, v, o without biases (heads of d_kv), a SwiGLU FFN (gate, up, down),
+    two RMSNorms; the final RMSNorm. Dense: no active count."""
+    layer = 4 * D * H * DKV + 3 * D * FF + 2 * D
+    counts = count_params(build("llama"))
+    assert counts == {"params": counts["params"], "non_embedding_params": L * layer + D}
+
+
+@needs("olmoe")
+def test_olmoe_counts_every_expert_and_the_active_top_k():
+    """OLMoE's N: per layer q, k, v, o (heads split d_model), QK-norms over d_model, two RMSNorms, the
+    router (d x 16) and 16 SwiGLU experts of width d_ff / 4; the final RMSNorm. A token runs 4 of the
+    16 experts: active N leaves out 12 of them, and the active FFN equals a dense one of width d_ff."""
+    width = FF // 4
+    experts = 16 * 3 * D * width
+    layer = 4 * D * D + 2 * D + 2 * D + D * 16 + experts
+    counts = count_params(build("olmoe"))
+    assert counts["non_embedding_params"] == L * layer + D
+    assert counts["non_embedding_params"] - counts["active_non_embedding_params"] == L * experts * 12 // 16
+    assert counts["params"] - counts["active_params"] == L * experts * 12 // 16
+    assert 4 * 3 * D * width == 3 * D * FF

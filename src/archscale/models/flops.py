@@ -3,7 +3,7 @@
 Both count every matrix product of one forward pass (multiply-add = 2 FLOPs), including the
 vocabulary projection, normalised per model-input token (the encoder input for span corruption).
 Attention score/value products are counted in full (n_ctx x n_ctx), as the counter sees them.
-Shared layers count every application; mixture-of-experts counts only the active expert.
+Shared layers count every application; mixture-of-experts counts only the active experts.
 A native module may define `analytic_flops(rc, kind, vocab, n_in, n_tgt)` to override the formula.
 """
 
@@ -21,10 +21,17 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
+def _grouped_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """torch._grouped_mm as HF's mixture-of-experts layers call it: the (tokens x top_k, k) rows, each
+    multiplied by its expert's (k, n) matrix (b stacks the experts)."""
+    return 2 * a_shape[0] * a_shape[-1] * b_shape[-1]
+
+
 def measured_flops(model, batch: dict) -> int:
     """FLOPs of one forward pass over `batch` (dict of tensors). torch's counter knows the CUDA
     fused attention kernels but not the CPU one, which HF models (SDPA) call on CPU: it is added
-    with torch's own SDPA formula, so attention is counted the same way on every device."""
+    with torch's own SDPA formula, so attention is counted the same way on every device; nor the
+    grouped matrix product of HF's experts (transformers 5's default), added likewise."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -32,6 +39,9 @@ def measured_flops(model, batch: dict) -> int:
     cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if cpu_sdpa is not None:
         custom[cpu_sdpa] = _cpu_sdpa_flops
+    grouped = getattr(torch.ops.aten, "_grouped_mm", None)
+    if grouped is not None:
+        custom[grouped] = _grouped_mm_flops
     counter = FlopCounterMode(display=False, custom_mapping=custom)
     with torch.no_grad(), counter:
         model(**batch)
@@ -78,6 +88,22 @@ def _reformer_flops(shape: dict, vocab: int, n: int, options: dict) -> float:
     return total + 2 * 2 * d * vocab
 
 
+def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
+    """Llama and OLMoE, per token, from the config the run builds (options included): q, k, v, o
+    projections (key/value heads may be fewer), attention over n positions, a SwiGLU FFN (OLMoE:
+    the router and top_k experts of its width), the untied head. RoPE and the norms are not matmuls."""
+    from archscale.models.registry import make_config
+
+    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
+    d, heads = c.hidden_size, c.num_attention_heads
+    head_dim = getattr(c, "head_dim", None) or d // heads
+    q, kv = heads * head_dim, c.num_key_value_heads * head_dim
+    attn = 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+    experts = getattr(c, "num_experts_per_tok", None)
+    ffn = 2 * 3 * d * c.intermediate_size * (experts or 1) + (2 * d * c.num_experts if experts else 0)
+    return c.num_hidden_layers * (attn + ffn) + 2 * d * vocab
+
+
 def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: int) -> float:
     arch, shape = rc["architecture"], rc["shape"]
     if arch["impl"] == "native":
@@ -88,6 +114,8 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
     d, d_ff, layers = shape["d_model"], shape["d_ff"], shape["n_layers"]
     if model_type == "reformer":
         return _reformer_flops(shape, vocab, n_in, options)
+    if model_type in ("llama", "olmoe"):
+        return _llama_like_flops(rc, vocab, n_in)
     if model_type == "switch_transformers":
         return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)),
                              layers // max(layers // 2, 1))

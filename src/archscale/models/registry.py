@@ -106,10 +106,39 @@ def _switch_hf(shape, vocab, seq_len, special, dropout):
             "expert_capacity": seq_len, "router_aux_loss_coef": 0.01}
 
 
+def _llama(shape, vocab, seq_len, special, dropout):
+    # Llama (Touvron et al. 2023) as HF configures it: pre-RMSNorm, SwiGLU FFN of width d_ff, rotary
+    # positions, no biases, an untied head; heads of the shape's d_kv, a key/value head per query head.
+    return dict(vocab_size=vocab, hidden_size=shape["d_model"], intermediate_size=shape["d_ff"],
+                num_hidden_layers=shape["n_layers"], num_attention_heads=shape["n_heads"],
+                num_key_value_heads=shape["n_heads"], head_dim=shape["d_kv"], max_position_embeddings=seq_len,
+                attention_dropout=dropout, tie_word_embeddings=False, bos_token_id=special["eos"],
+                eos_token_id=special["eos"], pad_token_id=special["pad"])
+
+
+# Fine-grained mixture of experts (OLMoE, Muennighoff et al. 2024: 64 experts, 8 per token): every
+# FFN is MOE_EXPERTS experts of width d_ff / MOE_TOP_K and each token uses MOE_TOP_K of them, so a
+# token's FFN costs the dense d_ff's FLOPs while the layer holds MOE_EXPERTS / MOE_TOP_K times its
+# parameters. 16 and 4 keep the experts at least 8 wide at the CPU sizes; options override both.
+MOE_EXPERTS, MOE_TOP_K = 16, 4
+
+
+def _olmoe(shape, vocab, seq_len, special, dropout):
+    # OLMoE as HF configures it: Llama's blocks with QK-norm (heads split d_model), a softmax router
+    # whose top-k weights are not renormalised, and its load-balancing loss (0.01) added to the
+    # training loss (output_router_logits; evaluation scores the logits, without it).
+    return dict(vocab_size=vocab, hidden_size=shape["d_model"], intermediate_size=max(shape["d_ff"] // MOE_TOP_K, 1),
+                num_hidden_layers=shape["n_layers"], num_attention_heads=shape["n_heads"],
+                num_key_value_heads=shape["n_heads"], num_experts=MOE_EXPERTS, num_experts_per_tok=MOE_TOP_K,
+                output_router_logits=True, router_aux_loss_coef=0.01, max_position_embeddings=seq_len,
+                attention_dropout=dropout, tie_word_embeddings=False, bos_token_id=special["eos"],
+                eos_token_id=special["eos"], pad_token_id=special["pad"])
+
+
 # model_type -> shape translator. Add an entry when a type names its sizes differently.
 HF_SHAPES: dict[str, Callable[..., dict]] = {"t5": _t5, "gpt2": _gpt2, "bert": _bert_like, "roberta": _bert_like,
                                              "albert": _albert, "reformer": _reformer,
-                                             "switch_transformers": _switch_hf}
+                                             "switch_transformers": _switch_hf, "llama": _llama, "olmoe": _olmoe}
 
 
 def model_kind(objective: str) -> str:
@@ -201,7 +230,9 @@ def _is_embedding_name(name: str) -> bool:
 
 def count_params(model) -> dict[str, int]:
     """Total and non-embedding parameters (Kaplan et al. 2020: token/position embeddings and the
-    vocabulary projection excluded). Shared tensors count once.
+    vocabulary projection excluded). Shared tensors count once. An HF mixture of experts also gets
+    the active ones (`active_params`, `active_non_embedding_params`): its experts' parameters count
+    top_k / n_experts, what one token runs through.
 
     Embedding parameters: those of nn.Embedding modules and of the output embedding, and every
     parameter under a module whose name says embedding (HF "embeddings.*" with its LayerNorm,
@@ -219,4 +250,10 @@ def count_params(model) -> dict[str, int]:
     seen: dict[int, Any] = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in seen.values())
     embed = sum(p.numel() for i, p in seen.items() if i in embedding_ids)
-    return {"params": total, "non_embedding_params": total - embed}
+    counts = {"params": total, "non_embedding_params": total - embed}
+    config = getattr(model, "config", None)
+    if getattr(config, "num_experts_per_tok", None):  # an HF mixture of experts: what one token uses too
+        experts = {id(p): p for n, p in model.named_parameters() if ".experts." in f".{n}"}
+        idle = sum(p.numel() for p in experts.values()) * (1 - config.num_experts_per_tok / config.num_experts)
+        counts.update(active_params=round(total - idle), active_non_embedding_params=round(total - embed - idle))
+    return counts

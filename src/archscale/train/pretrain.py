@@ -303,11 +303,12 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     tokens = total_steps * tokens_per_step
     tok_s = timed_steps * tokens_per_step / timed_s if timed_s else None
     final = curve[-1]
+    n_active = counts.get("active_non_embedding_params", counts["non_embedding_params"])  # 6ND: what a token runs
     metrics = {
         "run": rc["run"], "arch": rc["arch"], "size": rc["size"], "objective": rc["objective"], "kind": kind,
         "scan": rc.get("scan", ""),
         **counts, "flops_per_token_fwd": fwd_per_token, "flops_per_token_fwd_analytic": analytic,
-        "train_flops": 3 * fwd_per_token * tokens, "c_6nd": 6 * counts["non_embedding_params"] * tokens,
+        "train_flops": 3 * fwd_per_token * tokens, "c_6nd": 6 * n_active * tokens,
         "tokens": tokens, "steps": total_steps, "steps_per_s": tok_s / tokens_per_step if tok_s else None,
         "tokens_per_s": tok_s, "mfu": mfu(3 * fwd_per_token * tok_s, dist["device_name"], precision) if tok_s else None,
         "val_loss": final["val_loss"], "val_ppl": math.exp(min(final["val_loss"], 700.0)),
