@@ -237,3 +237,14 @@ def test_olmoe_counts_every_expert_and_the_active_top_k():
     assert counts["non_embedding_params"] - counts["active_non_embedding_params"] == L * experts * 12 // 16
     assert counts["params"] - counts["active_params"] == L * experts * 12 // 16
     assert 4 * 3 * D * width == 3 * D * FF
+
+
+@needs("mamba2")
+def test_mamba2_is_two_ssd_blocks_per_layer_written_out():
+    """Mamba-2's N: 2 blocks per Transformer layer, each an input projection (x, gate: 2 x 2d; B, C:
+    2 x 64 states; a dt per head of d_kv channels), a width-4 depthwise conv with bias over x, B, C,
+    per-head dt bias, A and D, the gated norm over 2d, the output projection 2d -> d and the block's
+    RMSNorm; the final RMSNorm. About 6 d^2 per block, as a Transformer layer's 12 d^2 over two."""
+    inner, heads, bc = 2 * D, 2 * D // DKV, 2 * 64
+    block = D * (2 * inner + bc + heads) + (inner + bc) * 5 + 3 * heads + inner + inner * D + D
+    assert count_params(build("mamba2"))["non_embedding_params"] == 2 * L * block + D

@@ -104,6 +104,30 @@ def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
     return c.num_hidden_layers * (attn + ffn) + 2 * d * vocab
 
 
+def _mamba2_flops(rc: dict, vocab: int, n: int) -> float:
+    """Mamba-2 per token, from the config the run builds, as transformers' PyTorch path computes it:
+    the input projection (x and gate of width d_inner = expand d, B and C of n_groups x state, one
+    dt per head), the depthwise causal conv over x, B, C (its n + K - 1 output positions), the
+    chunked SSD scan, and the output projection; the head. The scan, per chunk of Q positions
+    (n padded up to C = ceil(n / Q) chunks), per head of P channels and state N: C.B^T scores
+    (2 Q^2 N) and their product with x (2 Q^2 P) inside the chunk, the chunk's end state (2 Q P N)
+    and its read-out by C (2 Q P N); across chunks, every chunk's start state from all earlier ones
+    (2 (C+1)^2 P N per sequence). The gated RMSNorm, dt's softplus and the decays are not matmuls."""
+    import math
+
+    from archscale.models.registry import make_config
+
+    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
+    d, inner, heads, p, state = c.hidden_size, int(c.expand * c.hidden_size), c.num_heads, c.head_dim, c.state_size
+    bc, k, q = 2 * c.n_groups * state, c.conv_kernel, c.chunk_size
+    chunks = math.ceil(n / q)
+    proj = 2 * d * (2 * inner + bc + heads) + 2 * inner * d
+    conv = 2 * (inner + bc) * k * (n + k - 1) / n
+    scan = (chunks * heads * (2 * q * q * state + 2 * q * q * p + 4 * q * p * state)
+            + 2 * (chunks + 1) ** 2 * heads * p * state) / n
+    return c.num_hidden_layers * (proj + conv + scan) + 2 * d * vocab
+
+
 def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: int) -> float:
     arch, shape = rc["architecture"], rc["shape"]
     if arch["impl"] == "native":
@@ -116,6 +140,8 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
         return _reformer_flops(shape, vocab, n_in, options)
     if model_type in ("llama", "olmoe"):
         return _llama_like_flops(rc, vocab, n_in)
+    if model_type == "mamba2":
+        return _mamba2_flops(rc, vocab, n_in)
     if model_type == "switch_transformers":
         return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)),
                              layers // max(layers // 2, 1))

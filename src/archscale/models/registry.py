@@ -135,10 +135,24 @@ def _olmoe(shape, vocab, seq_len, special, dropout):
                 eos_token_id=special["eos"], pad_token_id=special["pad"])
 
 
+def _mamba2(shape, vocab, seq_len, special, dropout):
+    # Mamba-2 (Dao & Gu 2024) as HF configures it: SSD mixer blocks only (no attention, no FFN; no
+    # dropout), expand 2, one B/C group, heads of the shape's d_kv, state size 64 (their runs use 64
+    # to 256), causal conv width 4. Two blocks per Transformer layer: a block holds ~6 d^2
+    # parameters, a Transformer layer 12 d^2 (Gu & Dao 2023 match sizes the same way). The scan
+    # works in chunks of min(256, seq_len) positions (HF's default 256; a shorter one would pad).
+    d = shape["d_model"]
+    return dict(vocab_size=vocab, hidden_size=d, num_hidden_layers=2 * shape["n_layers"], expand=2, n_groups=1,
+                head_dim=shape["d_kv"], num_heads=2 * d // shape["d_kv"], state_size=64, conv_kernel=4,
+                chunk_size=min(256, seq_len), bos_token_id=special["eos"], eos_token_id=special["eos"],
+                pad_token_id=special["pad"])
+
+
 # model_type -> shape translator. Add an entry when a type names its sizes differently.
 HF_SHAPES: dict[str, Callable[..., dict]] = {"t5": _t5, "gpt2": _gpt2, "bert": _bert_like, "roberta": _bert_like,
                                              "albert": _albert, "reformer": _reformer,
-                                             "switch_transformers": _switch_hf, "llama": _llama, "olmoe": _olmoe}
+                                             "switch_transformers": _switch_hf, "llama": _llama, "olmoe": _olmoe,
+                                             "mamba2": _mamba2}
 
 
 def model_kind(objective: str) -> str:
