@@ -248,3 +248,17 @@ def test_mamba2_is_two_ssd_blocks_per_layer_written_out():
     inner, heads, bc = 2 * D, 2 * D // DKV, 2 * 64
     block = D * (2 * inner + bc + heads) + (inner + bc) * 5 + 3 * heads + inner + inner * D + D
     assert count_params(build("mamba2"))["non_embedding_params"] == 2 * L * block + D
+
+
+@needs("jamba")
+def test_jamba_mixes_mamba_attention_and_experts_and_counts_the_active_ones():
+    """Jamba at a depth under 8: attention at position depth // 2, Mamba elsewhere; experts (16,
+    top-2) on odd layers. Active N leaves out 14 of the 16 SwiGLU experts on each such layer."""
+    from archscale.models.registry import make_config
+
+    rc = rc_for("jamba", {**TEST_SHAPE, "n_layers": 4})
+    c = make_config(rc, VOCAB, SPECIAL)
+    assert c.layers_block_type == ["mamba", "mamba", "attention", "mamba"]
+    assert c.layers_num_experts == [1, 16, 1, 16]
+    counts = count_params(build_model(rc, VOCAB, SPECIAL))
+    assert counts["params"] - counts["active_params"] == 2 * 16 * 3 * D * FF * 14 // 16

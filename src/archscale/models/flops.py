@@ -128,6 +128,31 @@ def _mamba2_flops(rc: dict, vocab: int, n: int) -> float:
     return c.num_hidden_layers * (proj + conv + scan) + 2 * d * vocab
 
 
+def _jamba_flops(rc: dict, vocab: int, n: int) -> float:
+    """Jamba per token, layer by layer from the config the run builds. Attention layers: q, k, v, o
+    (heads split d_model) and attention over n positions. Mamba (v1) layers, as transformers'
+    PyTorch path runs them: the input projection (x and gate, 2 x d_inner), the depthwise causal
+    conv over x (n + K - 1 outputs), x -> (dt rank + B + C), dt rank -> d_inner, the sequential scan's
+    read-out (state . C: 2 d_inner N) and the output projection. Every layer then a SwiGLU FFN, or
+    the router and top_k of its experts; the head."""
+    from archscale.models.registry import make_config
+
+    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
+    d, ff = c.hidden_size, c.intermediate_size
+    inner, state, k, rank = c.mamba_expand * d, c.mamba_d_state, c.mamba_d_conv, c.mamba_dt_rank
+    q, kv = d, c.num_key_value_heads * (d // c.num_attention_heads)  # heads split d_model
+    total = 0.0
+    for kind, experts in zip(c.layers_block_type, c.layers_num_experts):
+        if kind == "attention":
+            total += 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+        else:
+            total += (2 * d * 2 * inner + 2 * inner * k * (n + k - 1) / n + 2 * inner * (rank + 2 * state)
+                      + 2 * rank * inner + 2 * inner * state + 2 * inner * d)
+        moe = experts > 1
+        total += 2 * 3 * d * ff * (c.num_experts_per_tok if moe else 1) + (2 * d * experts if moe else 0)
+    return total + 2 * d * vocab
+
+
 def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: int) -> float:
     arch, shape = rc["architecture"], rc["shape"]
     if arch["impl"] == "native":
@@ -142,6 +167,8 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
         return _llama_like_flops(rc, vocab, n_in)
     if model_type == "mamba2":
         return _mamba2_flops(rc, vocab, n_in)
+    if model_type == "jamba":
+        return _jamba_flops(rc, vocab, n_in)
     if model_type == "switch_transformers":
         return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)),
                              layers // max(layers // 2, 1))

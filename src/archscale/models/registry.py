@@ -148,11 +148,28 @@ def _mamba2(shape, vocab, seq_len, special, dropout):
                 pad_token_id=special["pad"])
 
 
+def _jamba(shape, vocab, seq_len, special, dropout):
+    # Jamba (Lieber et al. 2024) as HF configures it: Mamba (v1: state 16, conv 4, expand 2) and
+    # attention layers 7:1 (attention at position 4 of every 8; below 8 layers the period is the
+    # depth, so even 2 layers mix both), no positional encoding, SwiGLU FFNs of width d_ff, and a
+    # mixture of 16 of them, top-2, in every other layer (the one layer of a 1-layer model), with its
+    # load-balancing loss (0.001).
+    n, period = shape["n_layers"], min(8, shape["n_layers"])
+    return dict(vocab_size=vocab, hidden_size=shape["d_model"], intermediate_size=shape["d_ff"], num_hidden_layers=n,
+                num_attention_heads=shape["n_heads"], num_key_value_heads=shape["n_heads"],
+                attn_layer_period=period, attn_layer_offset=period // 2, expert_layer_period=2,
+                expert_layer_offset=min(1, n - 1),
+                num_experts=16, num_experts_per_tok=2, output_router_logits=True, router_aux_loss_coef=0.001,
+                mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, max_position_embeddings=seq_len,
+                attention_dropout=dropout, tie_word_embeddings=False, bos_token_id=special["eos"],
+                eos_token_id=special["eos"], pad_token_id=special["pad"])
+
+
 # model_type -> shape translator. Add an entry when a type names its sizes differently.
 HF_SHAPES: dict[str, Callable[..., dict]] = {"t5": _t5, "gpt2": _gpt2, "bert": _bert_like, "roberta": _bert_like,
                                              "albert": _albert, "reformer": _reformer,
                                              "switch_transformers": _switch_hf, "llama": _llama, "olmoe": _olmoe,
-                                             "mamba2": _mamba2}
+                                             "mamba2": _mamba2, "jamba": _jamba}
 
 
 def model_kind(objective: str) -> str:
