@@ -135,6 +135,11 @@ def test_metrics_and_learning_curves_show_through_dvc(ws, tmp_path):
 
 @pytest.mark.slow
 def test_push_wipe_pull_restores_reports_byte_for_byte_and_flags_tampering(ws, tmp_path):
+    # bytecode beside the code deps (Python writes it unless PYTHONDONTWRITEBYTECODE) is no code change
+    stray = ws / "src/archscale/models/__pycache__/registry.cpython-311.pyc"
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"not code")
+    dvc_clean(ws)
     remote = tmp_path / "remote"
     sh(ws, "dvc", "remote", "add", "-d", "-q", "local", str(remote))
     sh(ws, "dvc", "push", "-q")

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "dvc.yaml", "params.yaml", "presets", "workflow", "paper/main.tex", "paper/latexmkrc",
-                  "paper/templates", "paper/texmf", "profiles"]
+WORKFLOW_FILES = ["Snakefile", "dvc.yaml", ".dvcignore", "params.yaml", "presets", "workflow", "paper/main.tex",
+                  "paper/latexmkrc", "paper/templates", "paper/texmf", "profiles"]
 
 
 def make_workspace(dest: Path, preset: str | None = None, corpus: Path | None = None,
