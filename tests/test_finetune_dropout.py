@@ -26,9 +26,16 @@ def _rates(model) -> list[float]:
     return rates + [v for m in model.modules() for k, v in vars(m).items() if "dropout" in k and isinstance(v, float)]
 
 
+# Architectures whose network has no dropout anywhere: fine-tuning's dropout reaches only its head.
+NO_DROPOUT = {"mamba2": "transformers' Mamba2 (as the reference mamba_ssm) has no dropout layer or rate"}
+
+
 @pytest.mark.parametrize("arch", sorted(PARAMS["architectures"]))
 def test_every_dropout_rate_is_set(arch):
     model = _model(arch)
+    if arch in NO_DROPOUT:
+        assert _rates(model) == [], f"{arch} has dropout now: take it out of NO_DROPOUT"
+        return
     assert _rates(model) and all(r == 0.0 for r in _rates(model)), "pretrained without dropout"
     set_dropout(model, 0.1)
     assert set(_rates(model)) == {0.1}
