@@ -73,27 +73,27 @@ rule all:
 # archscale.dvcyaml). Snakemake reruns only the jobs whose inputs, params slice or code changed.
 rule all_pretrain:
     input:
-        expand("results/runs/{run}/metrics.json", run=RUNS),
+        RUN_OUTPUTS["pretrain"],
 
 
 rule all_evaluate_upstream:
     input:
-        expand("results/upstream/{run}/upstream.json", run=RUNS),
+        RUN_OUTPUTS["evaluate_upstream"],
 
 
 rule all_select_lr:
     input:
-        get_sweep_selections,
+        RUN_OUTPUTS["select_lr"],
 
 
 rule all_finetune:
     input:
-        expand("results/finetune/{run}/{task}/metrics.json", run=TUNED, task=FT_TASKS),
+        RUN_OUTPUTS["finetune"],
 
 
 rule all_finetune_from_scratch:
     input:
-        expand("results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS),
+        RUN_OUTPUTS["finetune_from_scratch"],
 
 
 onsuccess:

@@ -18,7 +18,7 @@ from workspace import REPO, dry_run_jobs, make_workspace
 
 from archscale import config as cfg
 from archscale import dvcyaml
-from archscale.dvcyaml import FOLDERS, render
+from archscale.dvcyaml import FOLDERS, render, under
 from archscale.dvcyaml import main as dvc_yaml_main
 
 PRESETS = ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml", "presets/tuned.yaml"]
@@ -66,10 +66,6 @@ def dvc_stages(ws: Path) -> dict[str, dict]:
             out[stage.name] = {"outs": [str(o.def_path) for o in stage.outs], "deps": deps, "params": values,
                                "persist": [str(o.def_path) for o in stage.outs if o.persist], "cmd": stage.cmd}
     return out
-
-
-def under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 @pytest.mark.parametrize("preset", PRESETS + ["presets/sharded.yaml", "presets/swept_ft.yaml"])

@@ -50,6 +50,7 @@ CODE = {
     "evaluate_upstream": [f"{PKG}/eval/upstream.py", f"{PKG}/models", f"{PKG}/data/objectives.py"],
     "select_lr": [f"{PKG}/select_lr.py", f"{PKG}/runs.py"],
     "finetune": [f"{PKG}/eval", f"{PKG}/models"],
+    "finetune_from_scratch": [f"{PKG}/eval", f"{PKG}/models"],
     "collect": [f"{PKG}/collect.py"],
     "fit_law": [f"{PKG}/analysis"],
     "draw": [f"{PKG}/figures"],
@@ -75,7 +76,7 @@ def code_files(rule: str) -> list[Path]:
     process imports (a workspace's own src/ when the Snakefile put it first), sorted."""
     package = Path(__file__).resolve().parent
     out: list[Path] = []
-    for name in CODE["finetune" if rule == "finetune_from_scratch" else rule]:
+    for name in CODE[rule]:
         path = package / Path(name).relative_to(PKG)
         out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     return sorted(out)
@@ -172,7 +173,7 @@ def jobs(params: dict) -> list[dict]:
             for task in names:
                 tdir = f"{root}/{run}/{task}"
                 add(f"{rule}.{run}.{task}", rule, f"{tdir}/metrics.json", reads,
-                    [f"{tdir}/metrics.json", f"{tdir}/finetune.log", f"{tdir}/benchmark.tsv"], code="finetune",
+                    [f"{tdir}/metrics.json", f"{tdir}/finetune.log", f"{tdir}/benchmark.tsv"],
                     keys=cfg.stage_keys(params, rule, run, task))
     add("collect", "collect", "results/summary.csv",
         [*(f"results/runs/{r}/metrics.json" for r in runs), *(f"results/upstream/{r}/upstream.json" for r in runs),

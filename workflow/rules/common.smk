@@ -138,21 +138,29 @@ def get_sweep_runs(wildcards):
     return " ".join(RUNS_BY_BASE[wildcards.base])
 
 
-def get_sweep_selections(wildcards=None):
-    """Every select_lr output: one per swept (arch, size), when anything is fine-tuned."""
-    if not (FT_TASKS or SCRATCH_TASKS):
-        return []
-    return [f"results/sweeps/{base}.json" for base, group in RUNS_BY_BASE.items() if cfg.swept(group)]
-
-
-# Per-run rules, the sha256 of the package code their jobs run (archscale.dvcyaml.CODE), a param of
-# theirs: an edit reruns their jobs, as their DVC stage does (which keeps the old results in place).
-CODE_VERSION = {name: code_version(name) for name in PER_RUN_RULES}
-
-
 # fine-tuning tasks (finetune.smk) and the scratch ones
 FT_TASKS = PARAMS.get("finetune", {}).get("tasks", [])
 SCRATCH_TASKS = PARAMS.get("finetune", {}).get("scratch_tasks", [])
+
+# Per per-run rule, every job's main output: collect's inputs and the rule's target all_<rule>
+# (what its DVC stage runs). select_lr runs per swept (arch, size) when anything is fine-tuned.
+RUN_OUTPUTS = {
+    "pretrain": expand("results/runs/{run}/metrics.json", run=RUNS),
+    "evaluate_upstream": expand("results/upstream/{run}/upstream.json", run=RUNS),
+    "select_lr": [
+        f"results/sweeps/{base}.json"
+        for base, group in RUNS_BY_BASE.items()
+        if cfg.swept(group) and (FT_TASKS or SCRATCH_TASKS)
+    ],
+    "finetune": expand("results/finetune/{run}/{task}/metrics.json", run=TUNED, task=FT_TASKS),
+    "finetune_from_scratch": expand(
+        "results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS
+    ),
+}
+
+# Per per-run rule, the sha256 of the package code its jobs run (archscale.dvcyaml.CODE), a param of
+# theirs: an edit reruns their jobs, as their DVC stage does (which keeps the old results in place).
+CODE_VERSION = {name: code_version(name) for name in PER_RUN_RULES}
 
 
 # `snakemake --report report.html` (Snakemake's HTML report, described by workflow/report/workflow.rst):

@@ -18,10 +18,10 @@ localrules:
 
 rule collect:
     input:
-        metrics=expand("results/runs/{run}/metrics.json", run=RUNS),
-        upstream=expand("results/upstream/{run}/upstream.json", run=RUNS),
-        finetune=expand("results/finetune/{run}/{task}/metrics.json", run=TUNED, task=FT_TASKS),
-        scratch=expand("results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS),
+        metrics=RUN_OUTPUTS["pretrain"],
+        upstream=RUN_OUTPUTS["evaluate_upstream"],
+        finetune=RUN_OUTPUTS["finetune"],
+        scratch=RUN_OUTPUTS["finetune_from_scratch"],
         configs=get_run_configs,
     output:
         summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),

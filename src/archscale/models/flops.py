@@ -88,6 +88,11 @@ def _reformer_flops(shape: dict, vocab: int, n: int, options: dict) -> float:
     return total + 2 * 2 * d * vocab
 
 
+def _attention_flops(d: int, q: int, kv: int, n: int) -> int:
+    """Per token: q and o projections of width q, k and v of width kv, attention over n positions."""
+    return 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+
+
 def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
     """Llama and OLMoE, per token, from the config the run builds (options included): q, k, v, o
     projections (key/value heads may be fewer), attention over n positions, a SwiGLU FFN (OLMoE:
@@ -98,7 +103,7 @@ def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
     d, heads = c.hidden_size, c.num_attention_heads
     head_dim = getattr(c, "head_dim", None) or d // heads
     q, kv = heads * head_dim, c.num_key_value_heads * head_dim
-    attn = 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+    attn = _attention_flops(d, q, kv, n)
     experts = getattr(c, "num_experts_per_tok", None)
     ffn = 2 * 3 * d * c.intermediate_size * (experts or 1) + (2 * d * c.num_experts if experts else 0)
     return c.num_hidden_layers * (attn + ffn) + 2 * d * vocab
@@ -144,7 +149,7 @@ def _jamba_flops(rc: dict, vocab: int, n: int) -> float:
     total = 0.0
     for kind, experts in zip(c.layers_block_type, c.layers_num_experts):
         if kind == "attention":
-            total += 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+            total += _attention_flops(d, q, kv, n)
         else:
             total += (2 * d * 2 * inner + 2 * inner * k * (n + k - 1) / n + 2 * inner * (rank + 2 * state)
                       + 2 * rank * inner + 2 * inner * state + 2 * inner * d)
