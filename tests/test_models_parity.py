@@ -262,3 +262,32 @@ def test_jamba_mixes_mamba_attention_and_experts_and_counts_the_active_ones():
     assert c.layers_num_experts == [1, 16, 1, 16]
     counts = count_params(build_model(rc, VOCAB, SPECIAL))
     assert counts["params"] - counts["active_params"] == 2 * 16 * 3 * D * FF * 14 // 16
+
+
+@needs("zamba2")
+def test_zamba2_is_mamba2_blocks_plus_one_shared_block_written_out():
+    """Zamba2's N at 4 layers: 8 Mamba2 blocks as mamba2's, shared attention + MLP blocks before
+    blocks 2 and 6 (every 4th, at position 2), and the shared block's weights counted once: an
+    RMSNorm over [hidden, embedding] (2d), q, k, v of 2d -> 2d (heads of 2d / n_heads), o 2d -> d,
+    the pre-MLP RMSNorm, a GeGLU MLP (gate and up d -> 2 d_ff, down d_ff -> d). Per application:
+    the MLP's LoRA adapter (d -> rank -> 2 d_ff, rank d / 20) and the d x d linear into its Mamba2
+    block. The final RMSNorm; the head tied to the embedding. Layouts (m: a Mamba2 block, H: the
+    shared block, then a Mamba2 block): below 4 blocks the period is the depth."""
+    from archscale.models.registry import make_config
+
+    def layout(n_layers):
+        config = make_config(rc_for("zamba2", {**TEST_SHAPE, "n_layers": n_layers}), VOCAB, SPECIAL)
+        return "".join("H" if t == "hybrid" else "m" for t in config.layers_block_type)
+
+    assert (layout(1), layout(2), layout(3), layout(4)) == ("mH", "mmHm", "mmHmmm", "mmHmmmHm")
+    rc = rc_for("zamba2", {**TEST_SHAPE, "n_layers": 4})
+    inner, heads, bc, rank = 2 * D, 2 * D // DKV, 2 * 64, max(D // 20, 1)
+    block = D * (2 * inner + bc + heads) + (inner + bc) * 5 + 3 * heads + inner + inner * D + D
+    shared = 2 * D + 3 * (2 * D) * (2 * D) + 2 * D * D + D + D * 2 * FF + FF * D
+    application = rank * (D + 2 * FF) + D * D
+    model = build_model(rc, VOCAB, SPECIAL)
+    counts = count_params(model)
+    assert counts == {"params": counts["params"], "non_embedding_params": 8 * block + shared + 2 * application + D}
+    assert counts["params"] == counts["non_embedding_params"] + VOCAB * D
+    first, second = (model.model.layers[i].shared_transformer for i in (2, 6))
+    assert first.self_attn.q_proj.weight is second.self_attn.q_proj.weight

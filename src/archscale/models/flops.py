@@ -88,9 +88,10 @@ def _reformer_flops(shape: dict, vocab: int, n: int, options: dict) -> float:
     return total + 2 * 2 * d * vocab
 
 
-def _attention_flops(d: int, q: int, kv: int, n: int) -> int:
-    """Per token: q and o projections of width q, k and v of width kv, attention over n positions."""
-    return 2 * (2 * d * q + 2 * d * kv) + 2 * 2 * n * q
+def _attention_flops(d: int, q: int, kv: int, n: int, d_out: int | None = None) -> int:
+    """Per token: q and o projections of width q, k and v of width kv (all read d), attention over
+    n positions; o writes d_out (default d)."""
+    return 2 * (d * q + q * (d_out or d) + 2 * d * kv) + 2 * 2 * n * q
 
 
 def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
@@ -109,28 +110,56 @@ def _llama_like_flops(rc: dict, vocab: int, n: int) -> float:
     return c.num_hidden_layers * (attn + ffn) + 2 * d * vocab
 
 
-def _mamba2_flops(rc: dict, vocab: int, n: int) -> float:
-    """Mamba-2 per token, from the config the run builds, as transformers' PyTorch path computes it:
-    the input projection (x and gate of width d_inner = expand d, B and C of n_groups x state, one
-    dt per head), the depthwise causal conv over x, B, C (its n + K - 1 output positions), the
-    chunked SSD scan, and the output projection; the head. The scan, per chunk of Q positions
-    (n padded up to C = ceil(n / Q) chunks), per head of P channels and state N: C.B^T scores
-    (2 Q^2 N) and their product with x (2 Q^2 P) inside the chunk, the chunk's end state (2 Q P N)
-    and its read-out by C (2 Q P N); across chunks, every chunk's start state from all earlier ones
-    (2 (C+1)^2 P N per sequence). The gated RMSNorm, dt's softplus and the decays are not matmuls."""
+def _ssd_block_flops(d: int, inner: int, heads: int, p: int, state: int, groups: int, k: int, q: int,
+                     n: int) -> float:
+    """One Mamba-2 block per token, as transformers' PyTorch path computes it: the input projection
+    (x and gate of width `inner`, B and C of groups x state, one dt per head), the depthwise causal
+    conv over x, B, C (its n + K - 1 output positions), the chunked SSD scan, and the output
+    projection. The scan, per chunk of Q positions (n padded up to C = ceil(n / Q) chunks), per head
+    of P channels and state N: C.B^T scores (2 Q^2 N) and their product with x (2 Q^2 P) inside the
+    chunk, the chunk's end state (2 Q P N) and its read-out by C (2 Q P N); across chunks, every
+    chunk's start state from all earlier ones (2 (C+1)^2 P N per sequence). The gated RMSNorm, dt's
+    softplus and the decays are not matmuls."""
     import math
 
-    from archscale.models.registry import make_config
-
-    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
-    d, inner, heads, p, state = c.hidden_size, int(c.expand * c.hidden_size), c.num_heads, c.head_dim, c.state_size
-    bc, k, q = 2 * c.n_groups * state, c.conv_kernel, c.chunk_size
-    chunks = math.ceil(n / q)
+    bc, chunks = 2 * groups * state, math.ceil(n / q)
     proj = 2 * d * (2 * inner + bc + heads) + 2 * inner * d
     conv = 2 * (inner + bc) * k * (n + k - 1) / n
     scan = (chunks * heads * (2 * q * q * state + 2 * q * q * p + 4 * q * p * state)
             + 2 * (chunks + 1) ** 2 * heads * p * state) / n
-    return c.num_hidden_layers * (proj + conv + scan) + 2 * d * vocab
+    return proj + conv + scan
+
+
+def _mamba2_flops(rc: dict, vocab: int, n: int) -> float:
+    """Mamba-2 per token, from the config the run builds: its blocks (_ssd_block_flops), the head."""
+    from archscale.models.registry import make_config
+
+    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
+    d = c.hidden_size
+    block = _ssd_block_flops(d, int(c.expand * d), c.num_heads, c.head_dim, c.state_size, c.n_groups,
+                             c.conv_kernel, c.chunk_size, n)
+    return c.num_hidden_layers * block + 2 * d * vocab
+
+
+def _zamba2_flops(rc: dict, vocab: int, n: int) -> float:
+    """Zamba2 per token, from the config the run builds: every Mamba2 block (_ssd_block_flops), and
+    on each "hybrid" layer one application of the shared block: attention reading [hidden, input
+    embedding] (2d) with q, k, v of heads x 2d / n_heads (k, v: key/value heads) and o back to d
+    (_attention_flops), plus low-rank q, k, v adapters when use_shared_attention_adapter; the GeGLU
+    MLP (gate and up d -> 2 d_ff, down d_ff -> d) with its LoRA adapter (d -> rank -> 2 d_ff); the
+    d x d linear into the Mamba2 block. The head. Rotary positions and the norms are not matmuls."""
+    from archscale.models.registry import make_config
+
+    c = make_config(rc, vocab, {"pad": 0, "eos": 1})
+    d, ff, r, wide = c.hidden_size, c.intermediate_size, c.adapter_rank, c.attention_hidden_size
+    inner = int(c.mamba_expand * d)
+    block = _ssd_block_flops(d, inner, c.n_mamba_heads, c.mamba_headdim, c.mamba_d_state, c.mamba_ngroups,
+                             c.mamba_d_conv, c.chunk_size, n)
+    q, kv = c.num_attention_heads * c.attention_head_dim, c.num_key_value_heads * c.attention_head_dim
+    attn = _attention_flops(wide, q, kv, n, d_out=d)
+    attn += 3 * 2 * 2 * wide * r if c.use_shared_attention_adapter else 0
+    shared = attn + 2 * 3 * d * ff + 2 * r * (d + 2 * ff) + 2 * d * d
+    return c.num_hidden_layers * block + len(c.hybrid_layer_ids) * shared + 2 * d * vocab
 
 
 def _jamba_flops(rc: dict, vocab: int, n: int) -> float:
@@ -174,6 +203,8 @@ def analytic_flops_per_token(rc: dict, kind: str, vocab: int, n_in: int, n_tgt: 
         return _mamba2_flops(rc, vocab, n_in)
     if model_type == "jamba":
         return _jamba_flops(rc, vocab, n_in)
+    if model_type == "zamba2":
+        return _zamba2_flops(rc, vocab, n_in)
     if model_type == "switch_transformers":
         return _encdec_flops(shape, vocab, n_in, n_tgt, False, int(shape.get("n_experts", 8)),
                              layers // max(layers // 2, 1))

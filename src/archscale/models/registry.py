@@ -165,11 +165,42 @@ def _jamba(shape, vocab, seq_len, special, dropout):
                 eos_token_id=special["eos"], pad_token_id=special["pad"])
 
 
+def zamba2_layout(n_blocks: int) -> list[str]:
+    """Zamba2's layer types over n_blocks Mamba2 blocks: "hybrid" (the shared attention + MLP block,
+    then the Mamba2 block) at position 2 of every 4, "linear_attention" (a Mamba2 block alone)
+    elsewhere; below 4 blocks the period is the depth, so even 2 blocks hold one shared block."""
+    period = min(4, n_blocks)
+    return ["hybrid" if i % period == period // 2 else "linear_attention" for i in range(n_blocks)]
+
+
+def _zamba2(shape, vocab, seq_len, special, dropout):
+    # Zamba2 (Glorioso et al. 2024) as HF configures it: a backbone of Mamba2 blocks as `_mamba2`
+    # (two per Transformer layer, expand 2, one B/C group, heads of d_kv, state 64, conv 4, chunks
+    # of min(256, seq_len): HF pads the sequence up to a whole chunk) and one shared transformer
+    # block applied before every 4th of them (zamba2_layout; Zamba2-2.7B: every 6th). The shared
+    # block reads [hidden, input embedding] (2d wide: HF forces attention width 2d, heads of
+    # 2d / n_heads), attends with rotary positions, runs a GeGLU MLP of width d_ff with a LoRA
+    # adapter per application, and a d x d linear (one per application) maps it into the Mamba2
+    # block's input. One shared block (Zamba2 has two, ABAB; here there are at most two
+    # applications up to mini). Adapter rank d / 20, the ratio of Zamba2-2.7B (128 at d = 2560;
+    # HF's default 128 would outgrow the MLP at CPU widths). Tied embeddings, as Zamba2: in HF the
+    # same flag ties the shared block's copies, untied every application gets its own block.
+    # Dropout: only attention probabilities have one (the Mamba2 blocks, as `_mamba2`, none).
+    d, n_blocks = shape["d_model"], 2 * shape["n_layers"]
+    return dict(vocab_size=vocab, hidden_size=d, num_hidden_layers=n_blocks, layers_block_type=zamba2_layout(n_blocks),
+                mamba_d_state=64, n_mamba_heads=2 * d // shape["d_kv"], mamba_expand=2, mamba_ngroups=1,
+                mamba_d_conv=4, chunk_size=min(256, seq_len), num_attention_heads=shape["n_heads"],
+                intermediate_size=shape["d_ff"], num_mem_blocks=1, use_shared_attention_adapter=False,
+                adapter_rank=max(d // 20, 1), use_mem_rope=True, max_position_embeddings=seq_len,
+                attention_dropout=dropout, use_cache=False, tie_word_embeddings=True,
+                bos_token_id=special["eos"], eos_token_id=special["eos"], pad_token_id=special["pad"])
+
+
 # model_type -> shape translator. Add an entry when a type names its sizes differently.
 HF_SHAPES: dict[str, Callable[..., dict]] = {"t5": _t5, "gpt2": _gpt2, "bert": _bert_like, "roberta": _bert_like,
                                              "albert": _albert, "reformer": _reformer,
                                              "switch_transformers": _switch_hf, "llama": _llama, "olmoe": _olmoe,
-                                             "mamba2": _mamba2, "jamba": _jamba}
+                                             "mamba2": _mamba2, "jamba": _jamba, "zamba2": _zamba2}
 
 
 def model_kind(objective: str) -> str:
