@@ -28,6 +28,8 @@ from archscale.runs import (  # noqa: F401 (cfg.runs etc.)
     base_runs,
     by_base,
     finetune_sources,
+    isoflop_runs,
+    number,
     parse_run,
     runs,
     scan_sizes,
@@ -165,6 +167,15 @@ def validate(params: dict, source: str = "params") -> dict:
         for i, arch in enumerate(scan["architectures"]):
             if arch not in params["architectures"]:
                 raise ConfigError(f"{source}: scans.{kind}.architectures[{i}]: unknown architecture {arch!r}")
+    iso = params.get("isoflop") or {}
+    for key, known in (("architectures", params["architectures"]), ("sizes", params["sizes"])):
+        for i, item in enumerate(iso.get(key, [])):
+            if item not in known:
+                raise ConfigError(f"{source}: isoflop.{key}[{i}]: unknown {key[:-1]} {item!r} "
+                                  f"(known: {', '.join(known)})")
+    labels = [number(b) for b in iso.get("budgets", [])]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{source}: isoflop.budgets: repeated value in {labels}")
     for name, arch in params["architectures"].items():
         if arch["impl"] == "hf" and "model_type" not in arch:
             raise ConfigError(f"{source}: architectures.{name}: impl 'hf' needs a model_type")

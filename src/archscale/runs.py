@@ -149,6 +149,19 @@ def tuned_runs(params: dict) -> list[str]:
     return list(dict.fromkeys(parse_run(r).without_lr for r in runs(params)))
 
 
+def isoflop_runs(params: dict) -> list[str]:
+    """`<arch>-<size>` of every stable (warmup-stable-decay) run of the IsoFLOP grid (`isoflop:`),
+    architecture-major. Each has one cool-down branch per budget (`budget_label`); they live under
+    results/isoflop/, apart from the grid's runs of the same name."""
+    iso = params.get("isoflop") or {}
+    return [format_run(a, s) for a in iso.get("architectures", []) for s in iso.get("sizes", [])]
+
+
+def budget_label(budget: float) -> str:
+    """A compute budget as its branch folder names it: `C` + its shortest form, e.g. C3e+12."""
+    return f"C{number(budget)}"
+
+
 def by_base(run_ids: list[str]) -> dict[str, list[str]]:
     """`<arch>-<size>` -> its runs (each lr, each seed), in the given order."""
     out: dict[str, list[str]] = {}

@@ -66,6 +66,20 @@ def lr_factor(step: int, total_steps: int, warmup_frac: float, min_ratio: float,
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def wsd_factor(step: int, warmup: int, decay_start: int | None, total_steps: int, min_ratio: float) -> float:
+    """Warmup-stable-decay (Hu et al. 2024, MiniCPM; Hagele et al. 2024): the multiplier of the peak lr
+    at `step` (from 0): linear warm-up over `warmup` steps, the peak until `decay_start`, then a
+    linear decay that reaches `min_ratio` at `total_steps` (None: no decay, the stable phase of an
+    IsoFLOP run, train/isoflop.py). Steps before `decay_start` never depend on where the decay
+    starts or ends, so a run saved there can branch into any cool-down."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if decay_start is None or step < decay_start:
+        return 1.0
+    progress = min((step - decay_start + 1) / max(total_steps - decay_start, 1), 1.0)
+    return 1.0 - (1.0 - min_ratio) * progress
+
+
 def accumulation_steps(train: dict, world_size: int) -> int:
     """Micro-batches per rank per step; the global batch must split evenly over the ranks."""
     micro = train["micro_batch_size"]
@@ -109,8 +123,9 @@ def make_optimizer(groups: list[dict], train: dict):
                              fused=torch.cuda.is_available())
 
 
-def make_engine(model, train: dict, total_steps: int, world_size: int, precision: str):
-    """(engine, optimizer, scheduler) for `model` with the run's optimisation settings."""
+def make_engine(model, train: dict, total_steps: int, world_size: int, precision: str, factor=None):
+    """(engine, optimizer, scheduler) for `model` with the run's optimisation settings; `factor`
+    (step -> multiplier of the peak lr) replaces train.schedule (an IsoFLOP run's wsd_factor)."""
     import deepspeed
     import torch
 
@@ -119,8 +134,8 @@ def make_engine(model, train: dict, total_steps: int, world_size: int, precision
     groups = [{"params": decay, "weight_decay": train["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     opt = make_optimizer(groups, train)
     schedule = train.get("schedule", "cosine")
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total_steps, train["warmup_frac"], train["min_lr_ratio"], schedule))
+    factor = factor or (lambda s: lr_factor(s, total_steps, train["warmup_frac"], train["min_lr_ratio"], schedule))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     engine, opt, _, sched = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=sched,
                                                  config=ds_config(train, world_size, precision))
     if world_size == 1 and train["zero_stage"] == 0:

@@ -30,9 +30,10 @@ import numpy as np
 
 from archscale.data.objectives import make_batch, mlm_examples, raw_length_for, rng_for
 from archscale.io import get_logger, read_json, since_process_start, write_json
-from archscale.train import checkpoint, launch
+from archscale.train import checkpoint, isoflop, launch
 from archscale.train.curve import LiveCurve
 from archscale.train.engine import accumulation_steps, optimizer_step
+from archscale.train.probe import probe_flops
 
 TRAIN_STREAM, FLOPS_STREAM, OFFSET_STREAM = 0, 2, 4
 
@@ -107,50 +108,6 @@ def train_step(engine, gb: dict[str, np.ndarray], rows: slice, gas: int, micro: 
                           device, loss_sum, mems)
 
 
-def _flops_cache_key(model, probe: dict) -> str:
-    """Everything the measured FLOPs depend on: the model's class and config, the probe batch's
-    bytes, the library versions and the source of archscale's models."""
-    import hashlib
-
-    import torch
-    import transformers
-
-    h = hashlib.sha256()
-    for part in (type(model).__qualname__, model.config.to_json_string(), torch.__version__, transformers.__version__):
-        h.update(part.encode())
-    for key in sorted(probe):
-        h.update(key.encode() + str(tuple(probe[key].shape)).encode() + probe[key].numpy().tobytes())
-    for src in sorted((Path(__file__).resolve().parents[1] / "models").glob("*.py")):
-        h.update(src.read_bytes())
-    return h.hexdigest()
-
-
-def probe_flops(model, probe: dict) -> int:
-    """measured_flops of one forward over `probe`, cached in ~/.cache/archscale/flops (or
-    $ARCHSCALE_CACHE/flops): the probe costs a forward pass plus the counter's setup per job. A probe
-    that draws random numbers (Reformer's LSH rotations, dropout) is never cached, because skipping
-    it would shift the training RNG stream and change the run's bytes."""
-    import torch
-
-    from archscale.io import read_json
-    from archscale.models.flops import measured_flops
-
-    cache = Path(os.environ.get("ARCHSCALE_CACHE", Path.home() / ".cache" / "archscale")) / "flops"
-    path = cache / f"{_flops_cache_key(model, probe)}.json"
-    try:
-        return int(read_json(path)["flops"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    rng = torch.get_rng_state()
-    flops = measured_flops(model, probe)
-    if torch.equal(rng, torch.get_rng_state()):
-        try:
-            write_json(path, {"flops": flops})
-        except OSError:
-            pass  # a read-only home only loses the cache
-    return flops
-
-
 def export_model(model, tokenizer, out: Path) -> None:
     """save_pretrained into a temp folder, then rename: model/ is complete or absent."""
     tmp = out.with_name(f".{out.name}.tmp")
@@ -162,7 +119,7 @@ def export_model(model, tokenizer, out: Path) -> None:
 
 
 def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, log,
-             tracking: str | None = None) -> dict:
+             tracking: str | None = None, max_epochs: float = 1.0, stable: Path | None = None) -> dict:
     import torch
     from transformers import PreTrainedTokenizerFast
 
@@ -204,15 +161,22 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     fwd_per_token = probe_flops(model, probe) / (micro * seq_len)
     n_tgt = probe["labels"].shape[1]
     analytic = analytic_flops_per_token(rc, kind, vocab, seq_len, n_tgt)
+    plan = None
+    if "isoflop" in rc:  # an IsoFLOP job (train/isoflop.py): its steps follow from its budgets and FLOPs
+        plan = isoflop.make_plan(rc["isoflop"], tr["min_lr_ratio"], tr["warmup_frac"],
+                                 3 * fwd_per_token * tokens_per_step, tokens_per_step, len(train_shard), max_epochs,
+                                 Path(stable or out_dir), "isoflop.budgets")
+        total_steps = plan.total_steps
     log.info("%s: %s params (%s non-embedding), %.3g FLOPs/token fwd measured, %.3g analytic, %d steps",
              rc["run"], f"{counts['params']:,}", f"{counts['non_embedding_params']:,}", fwd_per_token, analytic,
              total_steps)
 
     phases["model_and_flops_probe"] = since_process_start()
-    engine, opt, sched = make_engine(model, tr, total_steps, dist["world_size"], precision)
+    engine, opt, sched = make_engine(model, tr, total_steps, dist["world_size"], precision,
+                                     factor=plan.factor if plan else None)
     log.info("optimizer %s, peak lr %.4g%s, %s schedule, warm-up %.3g of %d steps", type(opt).__name__, tr["lr"],
-             " (Kaplan et al. Eq. D.1)" if tr.get("lr_rule") else "", tr.get("schedule", "cosine"), tr["warmup_frac"],
-             total_steps)
+             " (Kaplan et al. Eq. D.1)" if tr.get("lr_rule") else "", "wsd" if plan else tr.get("schedule", "cosine"),
+             plan.warmup / total_steps if plan else tr["warmup_frac"], total_steps)
     if tr.get("compile", False):  # in place, after the eager FLOPs probe: engine.module stays the model, so
         engine.compile()  # checkpoint and export keys get no `_orig_mod.` prefix (torch.compile(model) adds one)
     phases["engine"] = since_process_start()
@@ -222,12 +186,16 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
     start_step, curve, clock, partial_loss, resumed_at = 0, [], 0.0, (0.0, 0), []
     mems = [None] * gas if recurrent else None  # one memory per micro-batch of this rank's rows
     make_global_batch = stream_batch if recurrent else global_batch
-    tag = checkpoint.latest_good(ckpt_dir, log)
+    tag, source = checkpoint.latest_good(ckpt_dir, log), ckpt_dir
+    if not tag and plan and plan.start_from:  # a cool-down branch starts where the stable run saved it
+        tag, source = checkpoint.latest_good(plan.start_from, log), plan.start_from
+        if not tag:
+            raise isoflop.IsoflopError(f"{plan.start_from}: no intact checkpoint to branch from (rerun its stable run)")
     if tag:
-        _, state = engine.load_checkpoint(str(ckpt_dir), tag=tag)
+        _, state = engine.load_checkpoint(str(source), tag=tag)
         start_step, curve, clock = state["step"], state["curve"], state["wall_s"]
         partial_loss = state.get("loss_window", (0.0, 0))
-        resumed_at = [*state.get("resumed_at", []), start_step]
+        resumed_at = [*state.get("resumed_at", []), *([start_step] if source == ckpt_dir else [])]
         if recurrent:
             memory = state.get("memory")
             want = (model.config.n_layer, batch_size, model.config.mem_len, model.config.d_model)
@@ -237,7 +205,7 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
                                  "to start over")
             local = memory[:, rows].to(device)
             mems = [list(local[:, g * micro:(g + 1) * micro]) for g in range(gas)]
-        log.info("resumed from %s at step %d", ckpt_dir / tag, start_step)
+        log.info("resumed from %s at step %d", source / tag, start_step)
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
@@ -287,6 +255,10 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
             loss_n = 0
             if not math.isfinite(val["val_loss"]):
                 raise NonFiniteLoss(f"{rc['run']}: validation loss became {val['val_loss']} at step {done}")
+        if plan and done in plan.save_at:  # where a budget's cool-down branches off (stable run)
+            checkpoint.save(engine, plan.save_at[done], done, {"step": done, "curve": curve, "resumed_at": resumed_at,
+                            "wall_s": clock + time.perf_counter() - seg_start,
+                            "loss_window": (loss_sum.item(), loss_n)}, keep=1)
         if done < total_steps and (done % tr["checkpoint_every"] == 0 or stop["flag"]):
             state = {"step": done, "curve": curve, "wall_s": clock + time.perf_counter() - seg_start,
                      "resumed_at": resumed_at,
@@ -319,8 +291,15 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
         "resumed_at": resumed_at,  # steps this run resumed at (time-limit cuts, preemptions, crashes)
         "n_layers": rc["shape"]["n_layers"], "d_model": rc["shape"]["d_model"],
     }
+    if plan:
+        metrics.update(budget=rc["isoflop"]["branch"], warmup_steps=plan.warmup,
+                       branch_step=plan.branch_step.get(rc["run"].split("@")[1], None))
     if rank0:
         live.close()  # curve.csv is complete: every row was appended as it was measured
+    if rank0 and plan:  # IsoFLOP runs are measured, not fine-tuned: no model export
+        write_json(out_dir / ("plan.json" if rc["isoflop"]["branch"] == "stable" else "metrics.json"),
+                   {**metrics, "budget_steps": plan.steps, "branch_steps": plan.branch_step})
+    elif rank0:
         export_model(engine.module, tokenizer, out_dir / "model")
         metrics["export_s"] = round(time.perf_counter() - t_start - wall, 3)
         phases["exported"] = since_process_start()
@@ -345,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nproc-per-node", type=int, default=1,
                     help="ranks per node: the job's GPUs (gloo processes on a CPU); >1 starts torchrun")
     ap.add_argument("--nnodes", type=int, default=1, help="nodes (one torchrun each, started by srun; Slurm only)")
+    ap.add_argument("--isoflop", default=None, metavar="stable|BUDGET",
+                    help="an IsoFLOP job of the run (train/isoflop.py): its stable run, or a budget's cool-down branch")
+    ap.add_argument("--stable", default=None,
+                    help="IsoFLOP: the stable run's folder (default results/isoflop/stable/<run>)")
     args = ap.parse_args(argv)
     t_proc = time.perf_counter()
     log = get_logger("pretrain", args.log)
@@ -353,8 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or f"results/runs/{args.run}")
     try:  # before any compute: the ranks must split the global batch evenly, the run must stay within
         accumulation_steps(rc["train"], args.nproc_per_node * args.nnodes)  # data.max_epochs of the corpus
-        log.info("%s", check_max_epochs(params, read_json(Path(args.shards) / "meta.json")["splits"]["train"]["tokens"],
-                                        f"{args.shards}/meta.json", runs=[args.run]))
+        if args.isoflop:  # its epochs are checked once its FLOPs per step are measured (isoflop.make_plan)
+            rc = isoflop.resolve(params, rc, args.isoflop)
+            args.stable = out if args.isoflop == isoflop.STABLE else args.stable or isoflop.stable_dir(args.run)
+        else:
+            log.info("%s", check_max_epochs(params, read_json(Path(args.shards) / "meta.json")["splits"]["train"]
+                                            ["tokens"], f"{args.shards}/meta.json", runs=[args.run]))
     except ValueError as exc:
         log.error("%s: %s", args.params, exc)
         return 2
@@ -376,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(out / "config.json", rc)
     try:
-        pretrain(rc, args.shards, args.tokenizer, out, log, tracking=params.get("tracking"))
-    except NonFiniteLoss as exc:
+        pretrain(rc, args.shards, args.tokenizer, out, log, tracking=params.get("tracking"),
+                 max_epochs=params["data"]["max_epochs"], stable=args.stable and Path(args.stable))
+    except (NonFiniteLoss, isoflop.IsoflopError) as exc:
         log.error("%s", exc)
         return 1
     except Preempted:
