@@ -15,6 +15,7 @@ from archscale.data.corpus import corpus_files, hub_usable, missing_data_message
 from archscale.data.epochs import EpochsError, check_max_epochs  # noqa: E402
 from archscale.paper import PaperError, find_engine  # noqa: E402
 from archscale.analysis.cli import FITS  # noqa: E402
+from archscale.analysis.cli import TABLES as FIT_TABLES  # noqa: E402
 from archscale.analysis.cli import READS_CURVES as FITS_READING_CURVES  # noqa: E402
 from archscale.dvcyaml import FOLDERS as PER_RUN_RULES  # noqa: E402
 from archscale.dvcyaml import code_version  # noqa: E402
@@ -47,6 +48,7 @@ envvars:
 
 
 RUNS = cfg.runs(PARAMS)
+ISOFLOP_RUNS = cfg.isoflop_runs(PARAMS)  # <arch>-<size> of the IsoFLOP grid (its own folder)
 
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible PDF/figure metadata
 
@@ -60,6 +62,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/isoflop.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -94,6 +97,16 @@ rule all_finetune:
 rule all_finetune_from_scratch:
     input:
         RUN_OUTPUTS["finetune_from_scratch"],
+
+
+rule all_pretrain_stable:
+    input:
+        RUN_OUTPUTS["pretrain_stable"],
+
+
+rule all_cool_down_branch:
+    input:
+        RUN_OUTPUTS["cool_down_branch"],
 
 
 onsuccess:

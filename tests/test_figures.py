@@ -29,6 +29,10 @@ def fitted(tmp_path_factory) -> Path:
     for name, (law, extra) in FITS.items():
         assert fit_main(["--law", law, "--csv", str(FIXTURE / "summary.csv"), "--runs-dir", str(FIXTURE / "runs"),
                          "--out", str(fits / f"{name}.json"), "--n-boot", "30", *extra]) == 0
+    # the IsoFLOP grid is its own table (results/isoflop.csv), fitted as the workflow calls it
+    assert fit_main(["--law", "isoflop", "--csv", str(FIXTURE / "isoflop.csv"), "--n", "active_non_embedding_params",
+                     "--d", "tokens", "--flops", "flops", "--loss", "val_loss", "--out", str(fits / "isoflop.json"),
+                     "--n-boot", "30"]) == 0
     return fits
 
 
@@ -67,6 +71,7 @@ NO_DATA = {
     "fit_residuals": "law not fitted for any architecture",
     "prediction_check": "prediction check not run",
     "lr_sweep": "no learning-rate sweep in this preset",
+    "isoflop": "no IsoFLOP runs in this preset",
 }
 
 

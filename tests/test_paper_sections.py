@@ -90,6 +90,8 @@ def _blocks(tex: str, switch: str) -> list[str]:
     ("HasDownstream", [r"\archfig{downstream_scaling}", r"\ref{fig:downstream}"]),
     ("HasTransfer", [r"\input{generated/table3_transfer.tex}", r"\ref{tab:transfer}", r"\NumTransferPairs"]),
     ("HasLrSweep", [r"\archfig{lr_sweep}", r"\ref{fig:lrsweep}", r"\label{fig:lrsweep}", r"\NumSweepLrs"]),
+    ("HasIsoflop", [r"\archfig{isoflop}", r"\input{generated/isoflop.tex}", r"\ref{fig:isoflop}",
+                    r"\label{fig:isoflop}", r"\IsoflopAMin", r"\IsoflopBMax"]),
 ])
 def test_main_tex_wraps_every_optional_part_in_its_switch(switch, parts):
     tex = re.sub(r"(?<!\\)%.*", "", (REPO / "paper" / "main.tex").read_text())  # comments out
@@ -102,8 +104,8 @@ def test_main_tex_wraps_every_optional_part_in_its_switch(switch, parts):
 @pytest.mark.slow
 def test_paper_without_scans_has_no_scan_figures(tmp_path, monkeypatch):
     """Built with the bundled TeX from a summary without scan rows (the smoke/default presets): the
-    scan figures are not included (nor the lr sweep's: the fixture has none), nothing is undefined,
-    every other figure is there."""
+    scan figures are not included (nor the lr sweep's and the IsoFLOP one: the fixture has no sweep and
+    no isoflop fit), nothing is undefined, every other figure is there."""
     from archscale.figures.cli import FIGURES
     from archscale.paper import PaperError, build, find_engine
 
@@ -129,6 +131,7 @@ def test_paper_without_scans_has_no_scan_figures(tmp_path, monkeypatch):
         build(paper / "main.tex", paper / "build" / "main.pdf", log, engine)
     log = (paper / "build" / ".work" / "main.log").read_text()
     assert "undefined" not in log.lower(), "a reference to a left-out figure or an undefined macro"
+    left_out = {"depth_scan", "width_scan", "lr_sweep", "isoflop"}
     for name in FIGURES:
         included = f"<use ../figures/{name}.pdf>" in log
-        assert included == (name not in {"depth_scan", "width_scan", "lr_sweep"}), f"{name}: included={included}"
+        assert included == (name not in left_out), f"{name}: included={included}"

@@ -56,7 +56,7 @@ def test_macro_names_are_letters_only_and_collisions_fail():
 def test_tables_from_the_fixture(tmp_path):
     out = _render(tmp_path, FIXTURE)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["approach3.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex",
+    assert names == ["approach3.tex", "isoflop.tex", "lc_fits.tex", "macros.tex", "prediction.tex", "table1_runs.tex",
                      "table2_slopes.tex", "table3_transfer.tex", "table_claims.tex"]
     t1 = (out / "table1_runs.tex").read_text()
     rows = [line for line in t1.splitlines()

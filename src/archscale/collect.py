@@ -34,6 +34,8 @@ THROUGHPUT_FIELDS = ["run", "device", "precision", "world_size", "steps_per_s", 
                      "export_s"]
 SWEEP_FIELDS = ["run", "arch", "size", "objective", "scan", "params", "lr", "seed", "val_loss", "mean_val_loss",
                 "seeds", "selected"]
+ISOFLOP_FIELDS = ["run", "arch", "objective", "size", "seed", "budget", "step", "tokens", "flops", "val_loss", "final",
+                  "params", "non_embedding_params", "active_non_embedding_params"]
 SUPERGLUE_TASKS = ["BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC"]
 
 
@@ -135,8 +137,32 @@ def with_lrs(row: dict, n: int) -> dict:
     return out
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    fields = list(rows[0]) if rows else []
+def isoflop_rows(branches_dir: Path, bases: list[str], budgets: list[float]) -> list[dict]:
+    """results/isoflop.csv: every eval point of every IsoFLOP branch (train/isoflop.py), the stable
+    run's rows before its cool-down included; `final` = 1 on its last row, the branch's result at
+    its budget. N is the active non-embedding count (a dense model's non-embedding count)."""
+    from archscale.runs import budget_label
+
+    out = []
+    for base in bases:
+        for budget in budgets:
+            bdir = branches_dir / base / budget_label(budget)
+            m = read_json(bdir / "metrics.json")
+            with open(bdir / "curve.csv", newline="") as fh:
+                curve = list(csv.DictReader(fh))
+            n_active = m.get("active_non_embedding_params", m["non_embedding_params"])
+            for i, point in enumerate(curve):
+                out.append({"run": f"{base}@{budget_label(budget)}", "arch": m["arch"], "objective": m["objective"],
+                            "size": m["size"], "seed": m["seed"], "budget": budget, "step": int(point["step"]),
+                            "tokens": int(point["tokens"]), "flops": float(point["flops"]),
+                            "val_loss": float(point["val_loss"]), "final": int(i == len(curve) - 1),
+                            "params": m["params"], "non_embedding_params": m["non_embedding_params"],
+                            "active_non_embedding_params": n_active})
+    return out
+
+
+def write_csv(path: Path, rows: list[dict], fields: list[str] | None = None) -> None:
+    fields = fields or (list(rows[0]) if rows else [])
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(fields)
@@ -160,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="results/summary.csv")
     ap.add_argument("--throughput", default="results/throughput.csv")
     ap.add_argument("--sweep", default="results/sweep.csv", help="every run, each lr and seed, with the selection")
+    ap.add_argument("--isoflop", default="results/isoflop.csv", help="every eval point of every IsoFLOP branch")
+    ap.add_argument("--isoflop-dir", default="results/isoflop/branches")
     ap.add_argument("--log", default=None)
     args = ap.parse_args(argv)
     log = get_logger("collect", args.log)
@@ -174,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         print(f"archscale collect: {exc}", file=sys.stderr)
         return 1
+    iso = params.get("isoflop") or {}
+    isoflop = isoflop_rows(Path(args.isoflop_dir), cfg.isoflop_runs(params), iso.get("budgets", []))
+    write_csv(Path(args.isoflop), isoflop, ISOFLOP_FIELDS)
     write_csv(Path(args.sweep), sweep)
     write_csv(Path(args.out), summary)
     write_csv(Path(args.throughput), throughput)

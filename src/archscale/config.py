@@ -26,6 +26,7 @@ from archscale.runs import (  # noqa: F401 (cfg.runs etc.)
     RunIdError,
     all_sizes,
     base_runs,
+    budget_label,
     by_base,
     finetune_sources,
     isoflop_runs,
@@ -62,7 +63,11 @@ STAGE_PARAMS: dict[str, list[str]] = {
                  "architectures.{arch}"],
     "finetune_from_scratch": ["seed", "finetune", "finetune.per_task.{task}", "sizes.{size}", "scans.{scan}",
                               "architectures.{arch}"],
-    "collect": ["grid", "scans", "sweeps", "seeds"],
+    "pretrain_stable": ["seed", "train", "objectives.{objective}", "sizes.{size}", "architectures.{arch}",
+                        "isoflop.budgets", "isoflop.cooldown_frac"],
+    "cool_down_branch": ["seed", "train", "objectives.{objective}", "sizes.{size}", "architectures.{arch}",
+                         "isoflop.budgets", "isoflop.cooldown_frac"],
+    "collect": ["grid", "scans", "sweeps", "seeds", "isoflop"],
 }
 # Keys that never change a job's result, left out of every stage's triggers: how fast a job runs and
 # how often it checkpoints (the resume tests show a cut run gives the same bytes), and which tasks

@@ -51,6 +51,8 @@ CODE = {
     "select_lr": [f"{PKG}/select_lr.py", f"{PKG}/runs.py"],
     "finetune": [f"{PKG}/eval", f"{PKG}/models"],
     "finetune_from_scratch": [f"{PKG}/eval", f"{PKG}/models"],
+    "pretrain_stable": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
+    "cool_down_branch": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
     "collect": [f"{PKG}/collect.py"],
     "fit_law": [f"{PKG}/analysis"],
     "draw": [f"{PKG}/figures"],
@@ -61,14 +63,17 @@ CODE = {
 
 # the per-run rules: one DVC stage each, owning the rule's folder (every job of the rule writes only there)
 FOLDERS = {"pretrain": "results/runs", "evaluate_upstream": "results/upstream", "select_lr": "results/sweeps",
-           "finetune": "results/finetune", "finetune_from_scratch": "results/finetune_scratch"}
+           "finetune": "results/finetune", "finetune_from_scratch": "results/finetune_scratch",
+           "pretrain_stable": "results/isoflop/stable", "cool_down_branch": "results/isoflop/branches"}
 
 
 # the keys that decide which jobs a per-run rule has: DVC-only params of its stage, so a new run or task
 # reruns the stage, in which Snakemake runs only the new jobs (a job's own keys: config.stage_keys)
 RUN_LIST = ["grid", "scans", "sweeps", "seeds"]
 JOB_LIST = {"pretrain": RUN_LIST, "evaluate_upstream": RUN_LIST, "select_lr": RUN_LIST,
-            "finetune": [*RUN_LIST, "finetune.tasks"], "finetune_from_scratch": [*RUN_LIST, "finetune.scratch_tasks"]}
+            "finetune": [*RUN_LIST, "finetune.tasks"], "finetune_from_scratch": [*RUN_LIST, "finetune.scratch_tasks"],
+            "pretrain_stable": ["isoflop.architectures", "isoflop.sizes"],
+            "cool_down_branch": ["isoflop.architectures", "isoflop.sizes"]}
 
 
 def code_files(rule: str) -> list[Path]:
@@ -112,6 +117,7 @@ def jobs(params: dict) -> list[dict]:
     metrics and plots where DVC shows them) and the params keys (config.stage_keys)."""
     from archscale.analysis.cli import FITS
     from archscale.analysis.cli import READS_CURVES as FIT_CURVES
+    from archscale.analysis.cli import TABLES as FIT_TABLES
     from archscale.figures.cli import FIGURES
     from archscale.figures.cli import READS_CURVES as FIGURE_CURVES
     from archscale.tables import OUTPUTS as TABLES
@@ -175,19 +181,35 @@ def jobs(params: dict) -> list[dict]:
                 add(f"{rule}.{run}.{task}", rule, f"{tdir}/metrics.json", reads,
                     [f"{tdir}/metrics.json", f"{tdir}/finetune.log", f"{tdir}/benchmark.tsv"],
                     keys=cfg.stage_keys(params, rule, run, task))
+    iso = params.get("isoflop") or {}
+    branches = []
+    for base in cfg.isoflop_runs(params):
+        sdir = f"results/isoflop/stable/{base}"
+        add(f"pretrain_stable.{base}", "pretrain_stable", f"{sdir}/plan.json", [meta, "data/tokenizer/hf"],
+            [f"{sdir}/plan.json", f"{sdir}/curve.csv", f"{sdir}/train.log", f"{sdir}/benchmark.tsv"],
+            keys=cfg.stage_keys(params, "pretrain_stable", base))
+        for budget in iso["budgets"]:
+            bdir = f"results/isoflop/branches/{base}/{cfg.budget_label(budget)}"
+            branches.append(bdir)
+            add(f"cool_down_branch.{base}.{cfg.budget_label(budget)}", "cool_down_branch", f"{bdir}/metrics.json",
+                [f"{sdir}/plan.json", meta, "data/tokenizer/hf"],
+                [f"{bdir}/metrics.json", f"{bdir}/curve.csv", f"{bdir}/train.log", f"{bdir}/benchmark.tsv"],
+                keys=cfg.stage_keys(params, "cool_down_branch", base))
     add("collect", "collect", "results/summary.csv",
         [*(f"results/runs/{r}/metrics.json" for r in runs), *(f"results/upstream/{r}/upstream.json" for r in runs),
          *(f"results/finetune/{r}/{t}/metrics.json" for r in tuned for t in tasks),
          *(f"results/finetune_scratch/{r}/{t}/metrics.json" for r in tuned for t in scratch),
-         *(f"results/runs/{r}/config.json" for r in runs)],
-        ["results/summary.csv", "results/sweep.csv", "results/throughput.csv", *_logs("results/logs/collect")],
+         *(f"results/runs/{r}/config.json" for r in runs),
+         *(f"{b}/metrics.json" for b in branches), *(f"{b}/curve.csv" for b in branches)],
+        ["results/summary.csv", "results/sweep.csv", "results/throughput.csv", "results/isoflop.csv",
+         *_logs("results/logs/collect")],
         keys=cfg.stage_keys(params, "collect"))
     curves = [f"results/runs/{r}/curve.csv" for r in runs]
     fits = [f"results/fits/{f}.json" for f in FITS]
     configs = [f"results/runs/{r}/config.json" for r in runs]
     for fit in FITS:
         add(f"fit_law.{fit}", "fit_law", f"results/fits/{fit}.json",
-            ["results/summary.csv", *(curves + configs if fit in FIT_CURVES else [])],
+            [FIT_TABLES.get(fit, "results/summary.csv"), *(curves + configs if fit in FIT_CURVES else [])],
             [f"results/fits/{fit}.json", *_logs(f"results/logs/fit_{fit}")])
     for fig in FIGURES:
         add(f"draw_{fig}", f"draw_{fig}", f"figures/{fig}.pdf",

@@ -22,8 +22,8 @@ from archscale.analysis.table import Row, TableError, number, read_csv, read_jso
 from archscale.analysis.texfmt import FILTERS
 
 OUTPUTS = ("table1_runs", "table2_slopes", "table3_transfer", "lc_fits", "approach3", "prediction", "table_claims",
-           "macros")
-FIT_FILES = ("slopes", "lc_frontier", "approach3", "pareto", "prediction", "claims")
+           "isoflop", "macros")
+FIT_FILES = ("slopes", "lc_frontier", "approach3", "pareto", "prediction", "claims", "isoflop")
 SLOPE_COLUMNS = (("alpha_F_U", r"$\alpha_{F,U}$"), ("alpha_P_U", r"$\alpha_{P,U}$"), ("alpha_F_D", r"$\alpha_{F,D}$"),
                  ("alpha_P_D", r"$\alpha_{P,D}$"), ("alpha_U_D", r"$\alpha_{U,D}$"))
 
@@ -90,6 +90,27 @@ def table2_context(slopes: dict[str, Any] | None) -> dict[str, Any]:
     return {"rows": rows, "columns": [h for _, h in SLOPE_COLUMNS], "level": round(100 * level)}
 
 
+def isoflop_context(fit: dict[str, Any] | None) -> dict[str, Any]:
+    """One row per architecture of fits/isoflop.json (analysis/isoflop.py), in family order; no rows
+    when the file is absent or the preset has no IsoFLOP runs (the table then says so)."""
+    from archscale.analysis.family import label, order
+
+    groups = (fit or {}).get("groups", {})
+    rank = {f: i for i, f in enumerate(order(g.get("family", "") for g in groups.values()))}
+    rows = []
+    for arch, g in sorted(groups.items(), key=lambda kv: (rank[kv[1].get("family", "")], kv[0])):
+        a2, a1 = g.get("approach2", {}), g.get("approach1", {})
+        budgets, sizes = g.get("budgets") or [None], g.get("sizes") or [None]
+        rows.append({"arch": arch, "family": g.get("family", ""), "family_label": label(g.get("family", "")),
+                     "status": a2.get("status"), "reason": a2.get("reason", g.get("reason", "")),
+                     "used": a2.get("n_budgets_used", 0), "budgets": len(g.get("budgets", [])),
+                     "c_lo": budgets[0], "c_hi": budgets[-1], "sizes": len(g.get("sizes", [])),
+                     "n_lo": sizes[0], "n_hi": sizes[-1], "a": a2.get("a"), "b": a2.get("b"), "sum": a2.get("a_plus_b"),
+                     "boot": f"{a2.get('n_boot_used', 0)}/{a2.get('n_boot', 0)}",
+                     "a1": a1.get("a") if a1.get("status") == "fitted" else None})
+    return {"available": fit is not None, "rows": rows, "level": round(100 * (fit or {}).get("ci_level", 0.95))}
+
+
 def load_fits(fits_dir: Path) -> dict[str, dict[str, Any] | None]:
     """Every fit file that exists (absent ones are None: their tables say 'not fitted')."""
     return {name: (read_json(fits_dir / f"{name}.json") if (fits_dir / f"{name}.json").is_file() else None)
@@ -107,6 +128,7 @@ def contexts(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> dict[st
         "approach3": approach3_context(fits["approach3"]),
         "prediction": prediction_context(fits["prediction"]),
         "table_claims": claims_context(fits["claims"]),
+        "isoflop": isoflop_context(fits.get("isoflop")),
         "macros": {"macros": build_macros(rows, fits)},
     }
 

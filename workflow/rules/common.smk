@@ -156,6 +156,12 @@ RUN_OUTPUTS = {
     "finetune_from_scratch": expand(
         "results/finetune_scratch/{run}/{task}/metrics.json", run=TUNED, task=SCRATCH_TASKS
     ),
+    "pretrain_stable": expand("results/isoflop/stable/{run}/plan.json", run=ISOFLOP_RUNS),
+    "cool_down_branch": expand(
+        "results/isoflop/branches/{run}/{budget}/metrics.json",
+        run=ISOFLOP_RUNS,
+        budget=[cfg.budget_label(b) for b in (PARAMS.get("isoflop") or {}).get("budgets", [])],
+    ),
 }
 
 # Per per-run rule, the sha256 of the package code its jobs run (archscale.dvcyaml.CODE), a param of
@@ -176,6 +182,7 @@ IN_REPORT = {
     "downstream_scaling": bool(FT_TASKS),
     "table3_transfer": bool(SCRATCH_TASKS),
     "lr_sweep": bool(PARAMS.get("sweeps")),
+    "isoflop": bool(ISOFLOP_RUNS),
 }
 REPORT_DIR = "../report"
 
@@ -202,6 +209,11 @@ def get_fit_runs(wildcards):
 
 def get_curves(wildcards=None):
     return [f"results/runs/{run}/curve.csv" for run in RUNS]
+
+
+def get_isoflop_curves(wildcards=None):
+    """Every IsoFLOP branch's curve.csv: collect writes each of their rows to results/isoflop.csv."""
+    return [path.replace("metrics.json", "curve.csv") for path in RUN_OUTPUTS["cool_down_branch"]]
 
 
 def get_run_configs(wildcards=None):

@@ -23,9 +23,12 @@ rule collect:
         finetune=RUN_OUTPUTS["finetune"],
         scratch=RUN_OUTPUTS["finetune_from_scratch"],
         configs=get_run_configs,
+        isoflop=RUN_OUTPUTS["cool_down_branch"],
+        isoflop_curves=get_isoflop_curves(),
     output:
         summary=reported("results/summary.csv", "summary.rst", "Tables", "Runs and timings"),
         sweep="results/sweep.csv",
+        isoflop="results/isoflop.csv",
         throughput=reported("results/throughput.csv", "throughput.rst", "Tables", "Runs and timings"),
     log:
         "results/logs/collect.log",
@@ -35,13 +38,13 @@ rule collect:
         params_slice=get_params_slice("collect"),
     shell:
         'archscale collect --params "$ARCHSCALE_PARAMS" --out {output.summary} --sweep {output.sweep}'
-        " --throughput {output.throughput} --log {log}"
+        " --throughput {output.throughput} --isoflop {output.isoflop} --log {log}"
 
 
 rule fit_law:
     input:
         unpack(get_fit_runs),
-        summary="results/summary.csv",
+        table=lambda wc: FIT_TABLES.get(wc.fit, "results/summary.csv"),
     output:
         reported("results/fits/{fit}.json", "fit.rst", "Fits"),
     log:
@@ -53,7 +56,7 @@ rule fit_law:
     params:
         law=lambda wc: FIT_LAWS[wc.fit],
     shell:
-        "archscale fit {params.law} --csv {input.summary} --runs-dir results/runs --out {output} 2> {log}"
+        "archscale fit {params.law} --csv {input.table} --runs-dir results/runs --out {output} 2> {log}"
 
 
 for _figure in FIGURES:

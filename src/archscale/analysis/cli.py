@@ -14,7 +14,7 @@ from typing import Any
 
 from archscale.analysis.table import TableError, dumps, read_csv, require_columns, write_atomic
 
-LAWS = ("slopes", "lc", "approach3", "pareto", "prediction", "claims")
+LAWS = ("slopes", "lc", "approach3", "pareto", "prediction", "claims", "isoflop")
 # The fits the workflow makes, one job each: results/fits/<name>.json <- `archscale fit <options>`
 # (workflow/rules/report.smk and the generated dvc.yaml both read this list).
 FITS: dict[str, str] = {
@@ -24,7 +24,12 @@ FITS: dict[str, str] = {
     "pareto": "--law pareto",
     "prediction": "--law prediction",
     "claims": "--law claims",
+    "isoflop": ("--law isoflop --n active_non_embedding_params --d tokens --flops flops --loss val_loss "
+                "--n-boot 1000"),
 }
+# The table a fit reads, where it is not results/summary.csv: IsoFLOP branches are no grid runs, and
+# collect writes every eval point of each to results/isoflop.csv.
+TABLES: dict[str, str] = {"isoflop": "results/isoflop.csv"}
 # The fits that read each run's curve.csv and config.json (--runs-dir: L(C), approach 3 on curve
 # points, the prediction check, the claims' L(C) ties); only their jobs list those files as inputs.
 READS_CURVES = frozenset({"lc_frontier", "approach3", "prediction", "claims"})
@@ -44,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan-column", default="scan",
                    help="rows with a non-empty value here (depth/width scans) are left out; '' keeps all")
     cols = p.add_argument_group("columns")
-    cols.add_argument("--flops", default="train_flops", help="training FLOPs (F)")
+    cols.add_argument("--flops", default="train_flops",
+                      help="training FLOPs (F; isoflop: C of approach 1, 6ND when the column is absent)")
     cols.add_argument("--params-column", dest="params", default="params",
                       help="parameter count (P); every other stage's --params is the params file")
     cols.add_argument("--upstream", default="neg_log_ppl", help="upstream quality U = negative log-perplexity (< 0)")
@@ -59,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     cols.add_argument("--selected-column", default="selected",
                       help="claims: rows whose value here is 'no' (a non-best lr of a sweep) are left out; "
                            "a table without the column keeps every row")
+    cols.add_argument("--budget-column", default="budget",
+                      help="isoflop: target training compute of a run; rows of one budget are an IsoFLOP profile")
+    cols.add_argument("--final-column", default="final",
+                      help="isoflop: 1 on a run's finished row, 0 on its curve points; "
+                           "a table without the column has only finished rows")
     curves = p.add_argument_group("learning curves (lc, approach3 --points curves, prediction, claims: L(C) ties)")
     curves.add_argument("--runs-dir", default="results/runs", help="folder with {run}/curve.csv")
     curves.add_argument("--compute", choices=("auto", "flops", "6nd"), default="auto",
@@ -91,11 +102,24 @@ def _filter_scans(rows: list[dict[str, str]], column: str) -> list[dict[str, str
     return [r for r in rows if not r.get(column)]
 
 
+def require_header(path: str, columns: list[str]) -> None:
+    """A table with no rows still names its columns: raise naming the first missing one."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        have = next(csv.reader(fh), [])
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise TableError(f"{path}: missing column(s) {missing}; columns are: {', '.join(sorted(have))}")
+
+
 def run_fit(args: argparse.Namespace) -> dict[str, Any]:
     """Dispatch to the law's pure fit function; returns the JSON-ready result."""
     rows = _filter_scans(read_csv(args.csv), args.scan_column)
     group = args.group or None
-    if group:
+    if args.law == "isoflop" and not rows:  # header only: no IsoFLOP runs in this preset
+        require_header(args.csv, [c for c in (group, args.n, args.d, args.loss, args.budget_column) if c])
+    elif group:
         require_columns(rows, [group], args.csv)
     boot = {"n_boot": args.n_boot, "level": args.level, "seed": args.seed}
     if args.law == "slopes":
@@ -131,6 +155,11 @@ def run_fit(args: argparse.Namespace) -> dict[str, Any]:
         from archscale.analysis.approach3 import fit_approach3_table
 
         result = fit_approach3_table(rows, args, source=args.csv, group=group)
+    elif args.law == "isoflop":
+        from archscale.analysis.isoflop import fit_isoflop
+
+        result = fit_isoflop(rows, n=args.n, d=args.d, c=args.flops, loss=args.loss, budget=args.budget_column,
+                             final=args.final_column, group=group, source=args.csv, **boot)
     else:
         from archscale.analysis.prediction import fit_prediction
 

@@ -262,6 +262,29 @@ def _claims_macros(m: Macros, fit: dict[str, Any] | None, fam_of: dict[str, str]
         _claims_family_macros(m, suffix(fam), fams.get(fam, {}))
 
 
+def _isoflop_macros(m: Macros, fit: dict[str, Any] | None) -> None:
+    """Compute-optimal allocation (isoflop.json, Hoffmann et al. approach 2): the \\HasIsoflop switch
+    (yes when the preset has IsoFLOP runs) and \\HasIsoflopFit (yes when an architecture has a and b),
+    per architecture a (N_opt ~ C^a) and b (D_opt ~ C^b) with Lo/Hi (\\isoflopAGptTwo,
+    \\isoflopBGptTwo), and the smallest and largest a and b over the fitted architectures with their
+    owners (\\IsoflopAMin, \\IsoflopAMinArch, ...). a and b are exponents of size and tokens in
+    compute, not losses, so they are compared across objective families."""
+    groups = (fit or {}).get("groups", {})
+    m.add("HasIsoflop", _yes(bool(groups)))
+    m.add("NumIsoflopArchs", str(len(groups)))
+    fitted = {a: g["approach2"] for a, g in groups.items() if g.get("approach2", {}).get("status") == "fitted"}
+    m.add("NumFittedIsoflop", str(len(fitted)))
+    m.add("HasIsoflopFit", _yes(bool(fitted)))
+    for arch in groups:
+        for key in ("a", "b"):
+            m.fit(macro_name("isoflop" + key.upper(), arch), fitted.get(arch, {}).get(key), key="value")
+    for key in ("a", "b"):
+        for which, pick in (("Min", min), ("Max", max)):
+            arch = pick(sorted(fitted), key=lambda a: fitted[a][key]["value"]) if fitted else None
+            m.add(f"Isoflop{key.upper()}{which}Arch", tex(arch) if arch else NA)
+            m.fit(f"Isoflop{key.upper()}{which}", fitted[arch][key] if arch else None, key="value")
+
+
 def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> list[tuple[str, str]]:
     """(name, value) pairs in a stable order; values are LaTeX, names letters only."""
     m = Macros()
@@ -276,4 +299,5 @@ def build_macros(rows: list[Row], fits: dict[str, dict[str, Any] | None]) -> lis
 
     fit_macros(m, fits, fam_of)
     _claims_macros(m, fits.get("claims"), fam_of)
+    _isoflop_macros(m, fits.get("isoflop"))
     return [(k, v if v != "" else DASH) for k, v in m.items.items()]

@@ -23,6 +23,8 @@ FIGURES: dict[str, str] = {
     "fit_residuals": "residuals (log loss) of every fitted law",
     "prediction_check": "predicted vs measured loss of each held-out largest size",
     "lr_sweep": "validation loss vs peak learning rate of every swept run, the lr the fits use ringed",
+    "isoflop": ("IsoFLOP profiles and compute-optimal N_opt(C) per architecture, a panel pair per objective "
+                "family (Hoffmann et al. approaches 2 and 1)"),
 }
 # The figures that read each run's curve.csv (--runs-dir); only their jobs list the curves as inputs.
 READS_CURVES = frozenset({"lc_frontier", "learning_curves"})
