@@ -13,7 +13,7 @@ set -euo pipefail
 [ $# = 2 ] || { echo "usage: $0 BUILD_A BUILD_B" >&2; exit 2; }
 A=$1 B=$2
 list() {  # list <dir>: the compared files, relative, sorted
-  (cd "$1" && shopt -s nullglob && printf '%s\n' results/summary.csv results/fits/*.json figures/*.pdf \
+  (cd "$1" && shopt -s nullglob && printf '%s\n' results/summary.csv results/isoflop.csv results/fits/*.json figures/*.pdf \
      figures/*.png paper/generated/*.tex | while read -r f; do [ -f "$f" ] && echo "$f"; done | LC_ALL=C sort)
 }
 hash() { sha256sum "$1" | cut -c1-64; }

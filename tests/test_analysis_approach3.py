@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 
-from archscale.analysis.approach3 import compute_optimal, fit_approach3, objective, optimal_allocation
+from archscale.analysis.approach3 import MIN_EXPONENT, compute_optimal, fit_approach3, objective, optimal_allocation
 from archscale.analysis.cli import main as fit_main
 
 TRUE = {"E": 1.8, "A": 400.0, "alpha": 0.34, "B": 1000.0, "beta": 0.28}
@@ -148,7 +148,7 @@ def test_compute_optimal_with_beta_at_zero_says_so():
         (98304.0, 16666666.0, 18.1636185806963, "tiny"), (98304.0, 13333333.0, 18.229770103632312, "tiny")]
     n, d, loss, runs = (np.array(v) for v in zip(*points))
     fit = fit_approach3(n, d, loss.astype(float), n_boot=3, runs=runs, keep=32)
-    assert fit["params"]["beta"]["value"] < 1e-6, fit["params"]["beta"]
+    assert fit["params"]["beta"]["value"] < MIN_EXPONENT, fit["params"]["beta"]
     opt = fit["compute_optimal"]
     assert opt["status"] == "not_identified" and "beta" in opt["reason"] and np.isnan(opt["a"]["value"])
     assert '"status": "not_identified"' in dumps(fit) and '"a": {\n' in dumps(fit), "JSON with null, not NaN"
