@@ -6,6 +6,7 @@ workspace whose params.yaml is presets/smoke.yaml; test_dvc_rebuild.py works on 
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from workspace import sh
@@ -24,6 +25,19 @@ def test_smoke_preset_builds_summary_figures_tables_and_paper(smoke_build):
         assert (ws / "figures" / f"{name}.pdf").stat().st_size > 1000
     for table in ("table1_runs", "table2_slopes", "table3_transfer", "macros"):
         assert (ws / "paper" / "generated" / f"{table}.tex").stat().st_size > 0
+    # the IsoFLOP grid (1 architecture x 3 sizes x 2 budgets): every branch's eval points, each
+    # branch's last row at its budget (whole steps), fitted (or each budget's reason why not) and drawn
+    iso = list(csv.DictReader(open(ws / "results" / "isoflop.csv")))
+    final = [r for r in iso if r["final"] == "1"]
+    assert len(final) == 6 and {r["size"] for r in final} == {"pico", "nano", "micro"}
+    assert len(iso) > len(final), "the curve points before each branch's end (approach 1 reads them)"
+    for r in final:
+        # a whole number of steps: within half a step of the budget (micro: 5 and 10 steps, 5.7% off)
+        assert abs(float(r["flops"]) / float(r["budget"]) - 1) < 0.1, r
+    fit = json.loads((ws / "results" / "fits" / "isoflop.json").read_text())
+    assert not fit["empty"] and [b["C"] for b in fit["groups"]["gpt2"]["approach2"]["budgets"]] == [1.5e9, 3e9]
+    assert all(b["N_opt"] or b["reason"] for b in fit["groups"]["gpt2"]["approach2"]["budgets"])
+    assert (ws / "figures" / "isoflop.pdf").stat().st_size > 1000
     pdf = ws / "paper" / "build" / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
     # a second invocation finds nothing to do

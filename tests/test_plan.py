@@ -37,9 +37,21 @@ def test_plan_matches_what_the_runs_recorded(smoke_build):
         assert float(flops) == pytest.approx(analytic, rel=5e-3), run  # printed to 3 digits
         assert float(gpu_hours.replace(",", "")) == pytest.approx(analytic / (989e12 * 0.5) / 3600, abs=0.05)
         assert float(epochs) > 0
+    # an IsoFLOP size is priced as its stable run plus every cool-down branch, as they recorded
+    iso = {line.split()[0]: line.split()[1:] for line in out.splitlines() if "@isoflop" in line}
+    sizes = sorted(p.name for p in (smoke_build / "results" / "isoflop" / "stable").iterdir())
+    assert sorted(iso) == [f"{s}@isoflop" for s in sizes] and sizes
+    for base in sizes:
+        stable = json.loads((smoke_build / "results" / "isoflop" / "stable" / base / "plan.json").read_text())
+        per_step = stable["tokens"] // stable["steps"]
+        tokens = stable["tokens"] + sum(
+            m["tokens"] - m["branch_step"] * per_step
+            for m in (json.loads(f.read_text()) for f in (smoke_build / "results" / "isoflop" / "branches" / base)
+                      .glob("*/metrics.json")))
+        assert int(iso[f"{base}@isoflop"][1].replace(",", "")) == tokens, base
     # span corruption draws more raw tokens per step than it feeds the encoder: more epochs per token
     assert float(rows["transformer-pico"][3]) > float(rows["gpt2-pico"][3])
-    assert re.search(r"^total \(9 runs\)", out, re.M)
+    assert re.search(r"^total \(12 runs\)", out, re.M)  # 9 grid runs and 3 IsoFLOP sizes
 
 
 @pytest.mark.parametrize("args, says", [(["--gpu", "V100"], "--gpu 'V100'"), (["--mfu", "45"], "--mfu 45.0")])

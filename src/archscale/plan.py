@@ -2,7 +2,7 @@
 
 Per run and in total: parameters, training tokens and FLOPs, epochs over the tokenized corpus,
 checkpoint disk, and GPU-hours at a stated MFU on a named GPU. Models are built on the `meta`
-device (shapes only, no memory, no init), so the paper preset's 116 runs plan in seconds (16 s for 89 runs on 2 cores).
+device (shapes only, no memory, no init), so the paper preset's runs plan in seconds (23 s for 136 runs on 2 cores).
 
 - FLOPs: 3 x the analytic forward FLOPs per input token (`models/flops.py`, the formula every run
   checks against its measured FLOPs) x tokens; tokens = steps x batch x seq_len, as pretraining.
@@ -76,6 +76,25 @@ def plan_run(rc: dict, train_tokens: int | None, precision: str, peak: float, mf
             "ckpt_disk_gb": disk / 1e9, "gpu_hours": flops / (peak * mfu) / 3600}
 
 
+def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float, mfu: float) -> dict:
+    """One row for an IsoFLOP size (train/isoflop.py): its stable run plus every cool-down branch.
+    Disk: the stable run's checkpoints and one per budget where a branch starts; nothing exported."""
+    from archscale.train.isoflop import make_plan
+
+    row = plan_run(rc, train_tokens, precision, peak, mfu)  # per-token FLOPs and parameters of the shape
+    tr = rc["train"]
+    tps = tr["batch_size"] * tr["seq_len"]
+    per_step = row["train_flops"] / row["tokens"] * tps
+    stable = make_plan({**rc["isoflop"], "branch": "stable"}, tr["min_lr_ratio"], tr["warmup_frac"], per_step, tps,
+                       train_tokens or 1 << 62, 1.0, Path("."), f"{rc['run']}: isoflop.budgets")
+    steps = stable.total_steps + sum(t - stable.branch_step[c] for c, t in stable.steps.items())
+    ckpts = tr["keep_checkpoints"] + len(stable.steps)
+    return {**row, "run": rc["run"].replace("@stable", "@isoflop"), "tokens": steps * tps, "train_flops": steps * per_step,
+            "epochs": max(stable.steps.values()) * tps / train_tokens if train_tokens else None,
+            "ckpt_disk_gb": row["params"] * BYTES_PER_PARAM[precision] * ckpts / 1e9,
+            "gpu_hours": steps * per_step / (peak * mfu) / 3600}
+
+
 def plan(params: dict, train_tokens: int | None, gpu: str, mfu: float) -> list[dict]:
     from archscale.models.flops import PEAK_BF16
 
@@ -83,8 +102,12 @@ def plan(params: dict, train_tokens: int | None, gpu: str, mfu: float) -> list[d
         raise ValueError(f"--gpu {gpu!r}: no bf16 peak known; one of {', '.join(PEAK_BF16)}")
     if not 0 < mfu <= 1:
         raise ValueError(f"--mfu {mfu}: a fraction in (0, 1]")
-    return [plan_run(cfg.resolve_run(params, run), train_tokens, "bf16", PEAK_BF16[gpu], mfu)
+    from archscale.train.isoflop import resolve
+
+    rows = [plan_run(cfg.resolve_run(params, run), train_tokens, "bf16", PEAK_BF16[gpu], mfu)
             for run in cfg.runs(params)]
+    return rows + [plan_isoflop(resolve(params, cfg.resolve_run(params, base), "stable"), train_tokens, "bf16",
+                                PEAK_BF16[gpu], mfu) for base in cfg.isoflop_runs(params)]
 
 
 def total(rows: list[dict]) -> dict:
