@@ -19,12 +19,16 @@ def params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml", "presets/tuned.yaml"])
+@pytest.mark.parametrize("preset", ["params.yaml", "presets/smoke.yaml", "presets/paper.yaml", "presets/tuned.yaml",
+                                    "presets/modern.yaml"])
 def test_shipped_presets_validate(preset):
     path = REPO / preset
     if not path.exists():
         pytest.skip(f"{preset} not shipped")
     assert cfg.runs(cfg.load(path))
+
+
+ISO = {"architectures": ["gpt2"], "sizes": ["pico", "nano", "micro"], "budgets": [1e9, 2e9]}  # a valid IsoFLOP grid
 
 
 @pytest.mark.parametrize("mutate, expected", [
@@ -35,6 +39,13 @@ def test_shipped_presets_validate(preset):
     (lambda p: p["sizes"]["nano"].update(d_model=-4), "sizes.nano.d_model"),
     (lambda p: p["architectures"]["gpt2"].update(objective="denoise"), "architectures.gpt2.objective"),
     (lambda p: p.update(extra=1), "unknown key(s) 'extra' under <top level>"),
+    (lambda p: p.update(isoflop={**ISO, "architectures": ["gpt2", "gpt5"]}),
+     "isoflop.architectures[1]: unknown architecture 'gpt5'"),
+    (lambda p: p.update(isoflop={**ISO, "sizes": ["pico", "nano", "huge"]}), "isoflop.sizes[2]: unknown size 'huge'"),
+    (lambda p: p.update(isoflop={**ISO, "budgets": ["1.5e9", 3e9]}),  # YAML's reading of 1.5e9
+     "isoflop.budgets.0: '1.5e9' is not of type 'number'"),
+    (lambda p: p.update(isoflop={**ISO, "budgets": [1e9, 1.0000001e9]}), "isoflop.budgets: repeated value"),
+    (lambda p: p.update(isoflop={**ISO, "sizes": ["pico", "nano"]}), "isoflop.sizes"),
 ])
 def test_bad_params_name_the_key(params, mutate, expected):
     bad = copy.deepcopy(params)
