@@ -26,9 +26,10 @@ from workspace import sh
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
-# the figures a preset without scan runs shows (the smoke preset: no depth or width scan)
+# the figures a preset without scan runs shows (the smoke preset: no depth or width scan, no lr
+# sweep; an IsoFLOP grid)
 FIGURES = ["upstream_vs_flops", "pareto", "scaling_per_arch", "downstream_scaling", "lc_frontier", "learning_curves",
-           "fit_residuals", "prediction_check"]
+           "fit_residuals", "prediction_check", "isoflop"]
 SHOWN_LAST = "figures/lc_frontier.png"  # the figure on screen when the screenshot is taken
 
 
@@ -171,7 +172,7 @@ def test_report_holds_figures_tables_fits_and_run_configs(report):
     assert figures == {f"figures/{n}.png" for n in FIGURES}
     # tables: the CSV files (readable) and the generated LaTeX
     for table in ("results/summary.csv", "results/throughput.csv", "paper/generated/table1_runs.tex",
-                  "paper/generated/macros.tex", "paper/generated/table3_transfer.tex"):
+                  "paper/generated/macros.tex", "paper/generated/table3_transfer.tex", "paper/generated/isoflop.tex"):
         assert table in results and results[table]["caption"].strip(), table
     # every fit and every run's resolved config, one subcategory per architecture
     fits = sorted(p.name for p in (ws / "results" / "fits").glob("*.json"))
