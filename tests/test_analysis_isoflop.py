@@ -162,6 +162,23 @@ def test_budgets_without_an_optimum_are_null_with_a_reason():
     assert fit["status"] == "not_fittable" and "1 budget(s)" in fit["reason"]
 
 
+def test_a_vertex_outside_the_trained_sizes_is_not_used():
+    """Every size larger than each budget's optimum (as on a CPU, where the smallest model wins):
+    the parabolas still have vertices, far below the sizes; they are recorded, marked
+    not_bracketed, and no exponent is fitted on them."""
+    rows = isoflop_rows(*HOFFMANN)
+    p = law(*HOFFMANN)
+    above = [r for r in rows if float(r["active_non_embedding_params"]) > 1.5 * n_opt(p, float(r["budget"]))]
+    fit = approach2(finals(above), n_boot=20)
+    bracketed = [b for b in fit["budgets"] if b["status"] == "fitted"]
+    outside = [b for b in fit["budgets"] if b["status"] == "not_bracketed"]
+    assert outside and len(bracketed) < 2, fit["budgets"]
+    for b in outside:
+        smallest = min(pt[0] for pt in b["points"])
+        assert b["N_opt"] < smallest and "does not bracket the optimum" in b["reason"]
+    assert fit["status"] == "not_fittable" and "inside the trained sizes" in fit["reason"]
+
+
 def test_replicates_that_lose_a_size_are_dropped_and_counted():
     """Three sizes per budget: a replicate keeps all three only with probability 3!/3^3 per budget."""
     rows = isoflop_rows(*HOFFMANN, n_sizes=3, pad=1.5, noise=0.002)

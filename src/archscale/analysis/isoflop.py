@@ -7,7 +7,10 @@ its learning curve.
 Approach 2, IsoFLOP profiles (Hoffmann et al. Sec. 3.2): for one budget, the final losses against
 x = ln N are fitted with a parabola L = p0 + p1 x + p2 x^2 (least squares), whose vertex
 N_opt = exp(-p1 / (2 p2)) is the loss-optimal size at that compute; it needs >= 3 distinct sizes
-and p2 > 0 (else that budget's N_opt is null, with the reason). D_opt is found the same way, from a
+and p2 > 0 (else that budget's N_opt is null, with the reason), and a vertex inside the trained
+sizes (and tokens): an extrapolated one is recorded but marked `not_bracketed` and left out of the
+lines (Hoffmann et al. choose each budget's sizes around its minimum; a vertex beyond them says the
+budget is too small or too large for the sizes, not where the optimum is). D_opt is found the same way, from a
 parabola in ln D over the same rows: D is fitted directly rather than derived as C / (6 N_opt),
 because C here is the measured training FLOPs (3 x forward FLOPs/token x tokens) and C / (6N) would
 mix that accounting with 6N. Then ln N_opt = a ln C + k and ln D_opt = b ln C + k' are fitted by
@@ -108,6 +111,11 @@ def approach2(points: list[tuple[float, float, float, float, str]], *, n_boot: i
             entry.update(status="fitted", N_opt=math.exp(pn["x_opt"]), D_opt=math.exp(pd["x_opt"]),
                          min_loss=pn["y_min"], coef_n=pn["coef"], coef_d=pd["coef"],
                          interior_n=pn["interior"], interior_d=pd["interior"])
+            if not (pn["interior"] and pd["interior"]):  # an extrapolated vertex says where the minimum is not
+                entry.update(status="not_bracketed", reason=(
+                    f"the parabola's vertex (N_opt {entry['N_opt']:.3g}, D_opt {entry['D_opt']:.3g}) lies outside the "
+                    f"trained N {n.min():.3g}..{n.max():.3g} / D {d.min():.3g}..{d.max():.3g}: the budget does not "
+                    "bracket the optimum of these sizes"))
         else:
             entry.update(status="not_fittable", N_opt=None, D_opt=None, min_loss=None,
                          reason=pn.get("reason") or pd.get("reason"))
@@ -116,7 +124,7 @@ def approach2(points: list[tuple[float, float, float, float, str]], *, n_boot: i
     out: dict[str, Any] = {"budgets": budgets, "n_budgets_used": len(used), "n_boot": n_boot}
     if len(used) < MIN_BUDGETS:
         return {**out, "status": "not_fittable", "n_boot_used": 0,
-                "reason": f"{len(used)} budget(s) with an optimum < {MIN_BUDGETS}"}
+                "reason": f"{len(used)} budget(s) with an optimum inside the trained sizes < {MIN_BUDGETS}"}
     lc = np.log([b["C"] for b in used])
     a, k_n = line(lc, np.log([b["N_opt"] for b in used]))
     b, k_d = line(lc, np.log([b["D_opt"] for b in used]))
@@ -128,7 +136,7 @@ def approach2(points: list[tuple[float, float, float, float, str]], *, n_boot: i
         for n, d, loss in data:
             idx = rng.integers(0, len(n), len(n))
             pn, pd = _profile(n[idx], d[idx], loss[idx])
-            if pn["status"] != "fitted" or pd["status"] != "fitted":
+            if pn["status"] != "fitted" or pd["status"] != "fitted" or not (pn["interior"] and pd["interior"]):
                 break
             opt_n.append(pn["x_opt"])
             opt_d.append(pd["x_opt"])
