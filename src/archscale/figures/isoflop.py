@@ -9,6 +9,7 @@ Reads only fits/isoflop.json (`archscale fit --law isoflop`)."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -98,6 +99,11 @@ def _optimum(ax, archs: list[str], groups: dict, col: dict) -> None:
                 fontsize=panel_text_size(ax, 6.0), wrap=True)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=panel_text_size(ax, 6.0), loc="upper left", frameon=False)
+    if ax.has_data():  # at least a decade of N, centred: one or two close optima get readable ticks
+        lo, hi = ax.get_ylim()
+        if lo > 0 and hi / lo < 10:
+            mid = math.sqrt(lo * hi)
+            ax.set_ylim(mid / math.sqrt(10), mid * math.sqrt(10))
     log_axis(ax, "x")
     log_axis(ax, "y")
     ax.set_xlabel("compute budget C (FLOPs)")
