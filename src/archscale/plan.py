@@ -89,7 +89,8 @@ def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float
                        train_tokens or 1 << 62, 1.0, Path("."), f"{rc['run']}: isoflop.budgets")
     steps = stable.total_steps + sum(t - stable.branch_step[c] for c, t in stable.steps.items())
     ckpts = tr["keep_checkpoints"] + len(stable.steps)
-    return {**row, "run": rc["run"].replace("@stable", "@isoflop"), "tokens": steps * tps, "train_flops": steps * per_step,
+    return {**row, "run": rc["run"].replace("@stable", "@isoflop"), "tokens": steps * tps,
+            "train_flops": steps * per_step,
             "epochs": max(stable.steps.values()) * tps / train_tokens if train_tokens else None,
             "ckpt_disk_gb": row["params"] * BYTES_PER_PARAM[precision] * ckpts / 1e9,
             "gpu_hours": steps * per_step / (peak * mfu) / 3600}
