@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from archscale.io import atomic_path, get_logger, read_json
-from archscale.runs import best_lr, mean_by_lr, parse_run
+from archscale.runs import best_lr, budget_label, mean_by_lr, parse_run
 
 SUMMARY_FIELDS = ["run", "arch", "size", "objective", "scan", "n_layers", "d_model", "params", "non_embedding_params",
                   "flops_per_token_fwd", "flops_per_token_fwd_analytic", "train_flops", "c_6nd", "tokens", "steps",
@@ -141,8 +141,6 @@ def isoflop_rows(branches_dir: Path, bases: list[str], budgets: list[float]) -> 
     """results/isoflop.csv: every eval point of every IsoFLOP branch (train/isoflop.py), the stable
     run's rows before its cool-down included; `final` = 1 on its last row, the branch's result at
     its budget. N is the active non-embedding count (a dense model's non-embedding count)."""
-    from archscale.runs import budget_label
-
     out = []
     for base in bases:
         for budget in budgets:

@@ -65,10 +65,9 @@ STAGE_PARAMS: dict[str, list[str]] = {
                               "architectures.{arch}"],
     "pretrain_stable": ["seed", "train", "objectives.{objective}", "sizes.{size}", "architectures.{arch}",
                         "isoflop.budgets", "isoflop.cooldown_frac"],
-    "cool_down_branch": ["seed", "train", "objectives.{objective}", "sizes.{size}", "architectures.{arch}",
-                         "isoflop.budgets", "isoflop.cooldown_frac"],
     "collect": ["grid", "scans", "sweeps", "seeds", "isoflop"],
 }
+STAGE_PARAMS["cool_down_branch"] = STAGE_PARAMS["pretrain_stable"]  # a branch depends on what its stable run does
 # Keys that never change a job's result, left out of every stage's triggers: how fast a job runs and
 # how often it checkpoints (the resume tests show a cut run gives the same bytes), and which tasks
 # exist (adding a task adds its jobs; the others keep theirs). finetune.allow_missing only decides

@@ -52,14 +52,13 @@ CODE = {
     "select_lr": [f"{PKG}/select_lr.py", f"{PKG}/runs.py"],
     "finetune": [f"{PKG}/eval", f"{PKG}/models"],
     "finetune_from_scratch": [f"{PKG}/eval", f"{PKG}/models"],
-    "pretrain_stable": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
-    "cool_down_branch": [f"{PKG}/train", f"{PKG}/models", f"{PKG}/data/objectives.py", f"{PKG}/data/shards.py"],
     "collect": [f"{PKG}/collect.py"],
     "fit_law": [f"{PKG}/analysis"],
     "draw": [f"{PKG}/figures"],
     "render_tables": [f"{PKG}/tables.py", f"{PKG}/analysis"],
     "build_paper": [f"{PKG}/paper.py"],
 }
+CODE["pretrain_stable"] = CODE["cool_down_branch"] = CODE["pretrain"]  # IsoFLOP jobs run `archscale pretrain`
 
 
 # the per-run rules: one DVC stage each, owning the rule's folder (every job of the rule writes only there)
@@ -73,8 +72,8 @@ FOLDERS = {"pretrain": "results/runs", "evaluate_upstream": "results/upstream", 
 RUN_LIST = ["grid", "scans", "sweeps", "seeds"]
 JOB_LIST = {"pretrain": RUN_LIST, "evaluate_upstream": RUN_LIST, "select_lr": RUN_LIST,
             "finetune": [*RUN_LIST, "finetune.tasks"], "finetune_from_scratch": [*RUN_LIST, "finetune.scratch_tasks"],
-            "pretrain_stable": ["isoflop.architectures", "isoflop.sizes"],
-            "cool_down_branch": ["isoflop.architectures", "isoflop.sizes"]}
+            "pretrain_stable": ["isoflop.architectures", "isoflop.sizes"]}
+JOB_LIST["cool_down_branch"] = JOB_LIST["pretrain_stable"]
 
 
 def code_files(rule: str) -> list[Path]:

@@ -212,15 +212,12 @@ def fit_approach3_table(rows: list[Row], args: Any, *, source: str, group: str |
     """The CLI's approach-3 fit: table rows (or every curve eval point past warm-up) per group; a
     group must lie in one objective family."""
     from archscale.analysis.curves import curve_points
-    from archscale.analysis.family import family_of
+    from archscale.analysis.family import single_family
 
     fits: dict[str, Any] = {}
     used: list[dict[str, Any]] = []
     for name, members in groups(rows, group).items():
-        fams = sorted({family_of(r) for r in members})
-        if len(fams) > 1:
-            raise ValueError(f"approach-3 group {name!r} has runs of {len(fams)} objective families {fams}: "
-                             "their losses are losses of different tasks; group by architecture (--group arch)")
+        single_family("approach-3", name, members)
         if args.points == "curves":
             pts = curve_points(members, args.runs_dir, n_col=args.n, warmup_frac=getattr(args, "warmup_frac", None))
         else:

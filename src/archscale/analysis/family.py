@@ -41,6 +41,16 @@ def family_of(row: Row) -> str:
     return "+".join(p for p in parts if p) or NO_FAMILY
 
 
+def single_family(law: str, name: str, members: list[Row]) -> str:
+    """The one family of a fitted group's runs; ValueError when they span two (a frontier, law or
+    profile over both would mix losses of different tasks)."""
+    fams = sorted({family_of(r) for r in members})
+    if len(fams) > 1:
+        raise ValueError(f"{law} group {name!r} has runs of {len(fams)} objective families {fams}: their losses are "
+                         "losses of different tasks; group by architecture (--group arch)")
+    return fams[0]
+
+
 def objective_of(family: str) -> str:
     """The objective part of a family name ('clm' of 'clm+bpe')."""
     return family.split("+", 1)[0]

@@ -163,15 +163,12 @@ def approach2(points: list[tuple[float, float, float, float, str]], *, n_boot: i
 
 
 def envelope(c: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points of one size on its lower envelope: the lowest loss reached with at most C
-    (a point whose loss is no lower than that of one at smaller or equal C is left out)."""
-    order = np.lexsort((loss, c))
-    keep, best = [], math.inf
-    for i in order:
-        if loss[i] < best:
-            keep.append(i)
-            best = loss[i]
-    return c[keep], loss[keep]
+    """The points of one size on its lower envelope (curves.lower_envelope, as L(C)'s frontier):
+    the lowest loss reached with at most C."""
+    from archscale.analysis.curves import lower_envelope
+
+    kept = lower_envelope([{"C": float(ci), "loss": float(li)} for ci, li in zip(c, loss)])
+    return np.array([p["C"] for p in kept]), np.array([p["loss"] for p in kept])
 
 
 def approach1(points: list[tuple[float, float, float, float]], budgets: list[float]) -> dict[str, Any]:
@@ -225,7 +222,7 @@ def fit_isoflop(
     A table without the ``final`` column: every row is a finished run. ``budget`` is required (a
     TableError naming ``source`` and the column). Without the ``c`` column, approach 1 uses C = 6ND.
     No rows (a header-only file: no IsoFLOP runs in this preset): ``empty`` true, no groups."""
-    from archscale.analysis.family import family_of
+    from archscale.analysis.family import single_family
 
     head: dict[str, Any] = {"law": "isoflop", "method": METHOD, "method_approach1": METHOD_APPROACH1,
                             "ci_level": level, "source": source,
@@ -238,10 +235,7 @@ def fit_isoflop(
                 compute_approach1=f"column {c!r}" if has_c else f"6ND (no column {c!r})")
     fits: dict[str, Any] = {}
     for name, members in groups(rows, group).items():
-        fams = sorted({family_of(r) for r in members})
-        if len(fams) > 1:
-            raise ValueError(f"isoflop group {name!r} has runs of {len(fams)} objective families {fams}: "
-                             "their losses are losses of different tasks; group by architecture (--group arch)")
+        fam = single_family("isoflop", name, members)
         finals, curve = [], []
         for r in members:
             nv, dv, lv = number(r, n), number(r, d), number(r, loss)
@@ -259,7 +253,7 @@ def fit_isoflop(
                 finals.append((bv, nv, dv, lv, run_id))
         a2 = approach2(finals, n_boot=n_boot, level=level, seed=seed)
         a1 = approach1(curve, [p[0] for p in finals])
-        fits[name] = {"status": a2["status"], "family": fams[0], "n_final": len(finals), "n_points": len(curve),
+        fits[name] = {"status": a2["status"], "family": fam, "n_final": len(finals), "n_points": len(curve),
                       "sizes": sorted({p[1] for p in finals}), "budgets": sorted({p[0] for p in finals}),
                       "approach2": a2, "approach1": a1, **({"reason": a2["reason"]} if "reason" in a2 else {})}
     return {**head, "empty": False, "groups": fits, "rows": [public(r) for r in rows]}

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from archscale.analysis.curves import lower_envelope, mean_over_seeds, repeat_of, run_points
-from archscale.analysis.family import compute_axis, family_of, order, reference
+from archscale.analysis.family import compute_axis, order, reference, single_family
 from archscale.analysis.table import Row, groups, public
 
 MIN_FRONTIER = 5
@@ -188,18 +188,15 @@ def fit_lc_from_runs(
     n_boot=1000 takes ~10 s per group on one core."""
     out: dict[str, Any] = {}
     for name, members in groups(rows, group).items():
-        fams = sorted({family_of(r) for r in members})
-        if len(fams) > 1:
-            raise ValueError(f"L(C) group {name!r} has runs of {len(fams)} objective families {fams}: their losses are "
-                             "losses of different tasks; group by architecture (--group arch)")
-        axis = compute_axis(fams[0]) if compute == "auto" else compute
+        fam = single_family("L(C)", name, members)
+        axis = compute_axis(fam) if compute == "auto" else compute
         other = "6nd" if axis == "flops" else "flops"
         every = run_points(members, runs_dir, n_col=n_col, axis=axis, warmup_frac=warmup_frac)
         fit = fit_frontier(mean_over_seeds(every), n_boot=n_boot, level=level, seed=seed)
         # The other axis is a cross-check of the exponent: point estimates only (halves the cost).
         alt = fit_frontier(mean_over_seeds(run_points(members, runs_dir, n_col=n_col, axis=other,
                                                       warmup_frac=warmup_frac)), n_boot=0)
-        fit.update(n_runs=len(members), family=fams[0], compute=axis)
+        fit.update(n_runs=len(members), family=fam, compute=axis)
         spread = seed_spread(members, every)
         if spread is not None:
             fit["seeds"] = spread

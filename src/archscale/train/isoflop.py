@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from archscale.runs import budget_label, number
+from archscale.runs import budget_label, isoflop_runs, number
 from archscale.train.engine import wsd_factor
 
 STABLE = "stable"
@@ -107,7 +107,7 @@ def resolve(params: dict, rc: dict, branch: str) -> dict:
     (as its label or a number). Its `isoflop` entry is what the job's result depends on: every
     budget (the warm-up is the smallest one's) and the cool-down fraction."""
     iso = params.get("isoflop") or {}
-    if rc["run"] not in [f"{a}-{s}" for a in iso.get("architectures", []) for s in iso.get("sizes", [])]:
+    if rc["run"] not in isoflop_runs(params):
         raise IsoflopError(f"run {rc['run']!r} is not in the IsoFLOP grid (isoflop.architectures x isoflop.sizes)")
     budgets = [float(b) for b in iso["budgets"]]
     if branch != STABLE:

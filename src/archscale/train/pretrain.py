@@ -255,18 +255,19 @@ def pretrain(rc: dict, shards_dir: str | Path, tokenizer_dir: str | Path, out_di
             loss_n = 0
             if not math.isfinite(val["val_loss"]):
                 raise NonFiniteLoss(f"{rc['run']}: validation loss became {val['val_loss']} at step {done}")
-        if plan and done in plan.save_at:  # where a budget's cool-down branches off (stable run)
-            checkpoint.save(engine, plan.save_at[done], done, {"step": done, "curve": curve, "resumed_at": resumed_at,
-                            "wall_s": clock + time.perf_counter() - seg_start,
-                            "loss_window": (loss_sum.item(), loss_n)}, keep=1)
+        # where a budget's cool-down branches off (an IsoFLOP stable run), and the resumable checkpoints
+        saves = [(plan.save_at[done], 1)] if plan and done in plan.save_at else []
         if done < total_steps and (done % tr["checkpoint_every"] == 0 or stop["flag"]):
+            saves.append((ckpt_dir, tr["keep_checkpoints"]))
+        if saves:
             state = {"step": done, "curve": curve, "wall_s": clock + time.perf_counter() - seg_start,
                      "resumed_at": resumed_at,
                      "loss_window": (loss_sum.item(), loss_n)}
             if recurrent:
                 state["memory"] = gather_memory(mems, dist["world_size"])
-            checkpoint.save(engine, ckpt_dir, done, state, tr["keep_checkpoints"])
-            if stop["flag"]:
+            for folder, keep in saves:
+                checkpoint.save(engine, folder, done, state, keep)
+            if stop["flag"] and done < total_steps:
                 log.warning("SIGTERM: checkpoint written at step %d; exiting for requeue", done)
                 raise Preempted(143)
 
