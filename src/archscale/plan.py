@@ -76,9 +76,11 @@ def plan_run(rc: dict, train_tokens: int | None, precision: str, peak: float, mf
             "ckpt_disk_gb": disk / 1e9, "gpu_hours": flops / (peak * mfu) / 3600}
 
 
-def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float, mfu: float) -> dict:
+def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float, mfu: float,
+                 max_epochs: float = 1.0) -> dict:
     """One row for an IsoFLOP size (train/isoflop.py): its stable run plus every cool-down branch.
-    Disk: the stable run's checkpoints and one per budget where a branch starts; nothing exported."""
+    Disk: the stable run's checkpoints and one per budget where a branch starts; nothing exported.
+    Refuses, as the run itself would, a largest budget reading more than `max_epochs` of the corpus."""
     from archscale.train.isoflop import make_plan
 
     row = plan_run(rc, train_tokens, precision, peak, mfu)  # per-token FLOPs and parameters of the shape
@@ -86,7 +88,7 @@ def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float
     tps = tr["batch_size"] * tr["seq_len"]
     per_step = row["train_flops"] / row["tokens"] * tps
     stable = make_plan({**rc["isoflop"], "branch": "stable"}, tr["min_lr_ratio"], tr["warmup_frac"], per_step, tps,
-                       train_tokens or 1 << 62, 1.0, Path("."), f"{rc['run']}: isoflop.budgets")
+                       train_tokens or 1 << 62, max_epochs, Path("."), f"{rc['run']}: isoflop.budgets")
     steps = stable.total_steps + sum(t - stable.branch_step[c] for c, t in stable.steps.items())
     ckpts = tr["keep_checkpoints"] + len(stable.steps)
     return {**row, "run": rc["run"].replace("@stable", "@isoflop"), "tokens": steps * tps,
@@ -108,7 +110,7 @@ def plan(params: dict, train_tokens: int | None, gpu: str, mfu: float) -> list[d
     rows = [plan_run(cfg.resolve_run(params, run), train_tokens, "bf16", PEAK_BF16[gpu], mfu)
             for run in cfg.runs(params)]
     return rows + [plan_isoflop(resolve(params, cfg.resolve_run(params, base), "stable"), train_tokens, "bf16",
-                                PEAK_BF16[gpu], mfu) for base in cfg.isoflop_runs(params)]
+                                PEAK_BF16[gpu], mfu, params["data"]["max_epochs"]) for base in cfg.isoflop_runs(params)]
 
 
 def total(rows: list[dict]) -> dict:

@@ -23,7 +23,7 @@ from workspace import new_clone, sh
 REPO = Path(__file__).resolve().parents[2]
 
 PROFILE = str(REPO / "workflow" / "profiles" / "workstation")
-SHORT, LONG = "gpt2-pico", "gpt2-nano"  # a 120-step run for the launchers, a ~3-minute one for the cuts
+SHORT, LONG = "gpt2-pico", "gpt2-nano"  # a 120-step run for the launchers, a 15,000-step one for the cuts
 
 
 def _cluster_gpus() -> int | None:
@@ -66,8 +66,10 @@ def ws(sample_data, tmp_path_factory):
     params["grid"] = {"architectures": ["gpt2"], "sizes": ["pico", "nano"]}
     params["train"].update(micro_batch_size=4, eval_every=200, checkpoint_every=100)
     params["sizes"]["pico"]["tokens"] = 120 * 256
-    params["sizes"]["nano"]["tokens"] = 6000 * 256  # ~190 s of steps on 2 cores: > 2 one-minute attempts
-    params["data"]["max_epochs"] = 10  # the sample corpus holds 0.5M train tokens: nano rereads it ~3 times
+    # A one-minute attempt trained 4,209 and 5,341 steps (2 cores, 2026-11-30; Slurm enforces the limit
+    # up to a minute late), so 6,000 steps were cut once, not twice: 15,000 need three attempts or more.
+    params["sizes"]["nano"]["tokens"] = 15000 * 256
+    params["data"]["max_epochs"] = 10  # the sample corpus holds 0.5M train tokens: nano rereads it ~8 times
     for arch in params["architectures"].values():  # BERT's own batch (8 x 8) would not split over 2 ranks
         arch.pop("train", None)
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -111,7 +113,7 @@ def test_two_launchers_through_srun_match_one_process(ws):
 
 
 def test_run_longer_than_its_time_limit_is_cut_and_resumed_to_the_same_result(ws):
-    """A 1-minute limit (Slurm's smallest) on a ~3-minute run: at the limit Slurm sends SIGTERM, the
+    """A 1-minute limit (Slurm's smallest) on a run of three such attempts or more: at the limit Slurm sends SIGTERM, the
     run checkpoints within KillWait (5 s here) and fails, Snakemake resubmits it, and the finished run
     equals the uncut one exactly. (The profile's early --signal is the same SIGTERM, sooner; with a
     1-minute limit it would leave too little of each attempt after start-up.)"""
