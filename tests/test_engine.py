@@ -1,6 +1,6 @@
 """The engine factory: a stage started from a process that already runs its own group gets its
-own port (it inherits RANK/MASTER_PORT but must not reuse them); the lr schedule is the one its
-docstring writes down."""
+own port (it inherits RANK/MASTER_PORT but must not reuse them); a stale torch extension lock does
+not hang a start; the lr schedule is the one its docstring writes down."""
 
 from __future__ import annotations
 
@@ -16,6 +16,23 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 CHILD = ("from archscale.train.engine import setup_distributed; import os; setup_distributed(); "
          "print(os.environ['MASTER_PORT'])")
+
+
+def test_a_lock_left_by_a_killed_extension_build_does_not_hang_the_next_start(tmp_path):
+    """A job killed while DeepSpeed JIT-compiled its shared-memory op (a Slurm time limit) leaves the
+    torch extension lock file behind; torch waits on it forever. CI hung so, every later job with it.
+    A start must neither build the op (no compiler, no lock) nor wait on such a lock."""
+    ext = tmp_path / "torch_extensions"
+    (ext / "deepspeed_shm_comm").mkdir(parents=True)
+    (ext / "deepspeed_shm_comm" / "lock").touch()  # what the killed build left
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "MASTER_PORT", "ARCHSCALE_OWN_PORT")}
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=180,
+                              env={**env, "PYTHONPATH": SRC, "TORCH_EXTENSIONS_DIR": str(ext)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("setup_distributed waited 180 s on the stale extension lock")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not list(ext.rglob("*.so")), "the shared-memory op was compiled"
 
 
 def test_child_of_a_self_initialised_process_picks_a_new_port():

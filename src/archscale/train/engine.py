@@ -15,6 +15,12 @@ import numpy as np
 
 from archscale.train.launch import free_port
 
+# DeepSpeed's CPU backend compiles this shared-memory op at every init, though only its
+# inference_all_reduce uses it, never training. Marked incompatible, it is skipped: no C++ compiler
+# needed, no ~40 s build on a first start, and no torch extension lock file, which a job killed
+# mid-build (a Slurm time limit) leaves behind for every later start to wait on forever.
+SHM_OP = "deepspeed_shm_comm"
+
 
 def setup_distributed() -> dict:
     """Initialise torch.distributed through DeepSpeed; returns rank/world/device info."""
@@ -32,6 +38,8 @@ def setup_distributed() -> dict:
                           MASTER_ADDR="127.0.0.1", MASTER_PORT=port, ARCHSCALE_OWN_PORT=port)
 
     cuda = torch.cuda.is_available()
+    if not cuda:  # before DeepSpeed's CPU backend JIT-compiles it (see SHM_OP)
+        deepspeed.ops.__compatible_ops__[SHM_OP] = False
     if not torch.distributed.is_initialized():
         deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo", verbose=False)
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
