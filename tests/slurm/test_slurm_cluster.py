@@ -113,9 +113,9 @@ def test_two_launchers_through_srun_match_one_process(ws):
 
 
 def test_run_longer_than_its_time_limit_is_cut_and_resumed_to_the_same_result(ws):
-    """A 1-minute limit (Slurm's smallest) on a run of three such attempts or more: at the limit Slurm sends SIGTERM, the
-    run checkpoints within KillWait (5 s here) and fails, Snakemake resubmits it, and the finished run
-    equals the uncut one exactly. (The profile's early --signal is the same SIGTERM, sooner; with a
+    """A 1-minute limit (Slurm's smallest) on a run of three such attempts or more: at the limit Slurm
+    sends SIGTERM, the run checkpoints within KillWait (5 s here) and fails, Snakemake resubmits it, and
+    the finished run equals the uncut one exactly. (The profile's early --signal is the same SIGTERM, sooner; with a
     1-minute limit it would leave too little of each attempt after start-up.)"""
     proc = _slurm(ws, LONG, "--retries", "8", "--set-resources", "pretrain:runtime=1", "pretrain:mem_mb=3000",
                   timeout=1800)
