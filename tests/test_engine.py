@@ -20,7 +20,7 @@ CHILD = ("from archscale.train.engine import setup_distributed; import os; setup
 
 def test_a_lock_left_by_a_killed_extension_build_does_not_hang_the_next_start(tmp_path):
     """A job killed while DeepSpeed JIT-compiled its shared-memory op (a Slurm time limit) leaves the
-    torch extension lock file behind; torch waits on it forever. CI hung so, every later job with it.
+    torch extension lock file behind; torch waits on it forever (the Slurm tests hung so, and every job after).
     A start must neither build the op (no compiler, no lock) nor wait on such a lock."""
     ext = tmp_path / "torch_extensions"
     (ext / "deepspeed_shm_comm").mkdir(parents=True)

@@ -62,3 +62,17 @@ def test_plan_refuses_unknown_gpu_and_impossible_mfu(tmp_path, capsys, args, say
 
     assert main(["--configfile", str(REPO / "presets" / "smoke.yaml"), "--shards", str(tmp_path), *args]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_plan_checks_isoflop_epochs_against_the_params_cap(capsys):
+    """The modern preset allows 3 epochs (data.max_epochs), and its femto IsoFLOP runs read ~1.85 of a
+    9M-token corpus: priced, not refused; a 4M-token corpus (~4.2 epochs) is refused, naming the cap."""
+    from workspace import REPO
+
+    from archscale.plan import main
+
+    modern = str(REPO / "presets" / "modern.yaml")
+    assert main(["--configfile", modern, "--train-tokens", "9e6"]) == 0
+    assert "femto@isoflop" in capsys.readouterr().out
+    assert main(["--configfile", modern, "--train-tokens", "4e6"]) != 0
+    assert "data.max_epochs = 3" in capsys.readouterr().err

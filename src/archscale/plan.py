@@ -77,7 +77,7 @@ def plan_run(rc: dict, train_tokens: int | None, precision: str, peak: float, mf
 
 
 def plan_isoflop(rc: dict, train_tokens: int | None, precision: str, peak: float, mfu: float,
-                 max_epochs: float = 1.0) -> dict:
+                 max_epochs: float) -> dict:
     """One row for an IsoFLOP size (train/isoflop.py): its stable run plus every cool-down branch.
     Disk: the stable run's checkpoints and one per budget where a branch starts; nothing exported.
     Refuses, as the run itself would, a largest budget reading more than `max_epochs` of the corpus."""
